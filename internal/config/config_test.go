@@ -1,0 +1,66 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestDefaultsFollowTheContract(t *testing.T) {
+	c, err := Load(Inventory, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.GroupID != "inventory-service-group" || c.DynamoTable != "inventory-realtime" || c.DLQTopic != "inventory-service-dlq" ||
+		c.LowStockThreshold != 10 || c.LowStockTopic != "inventory.low-stock-alerts" || c.FlushInterval != 300*time.Second ||
+		c.HTTPAddr != ":8080" || c.AWSRegion != "us-east-1" || c.DecimalScale != 2 ||
+		strings.Join(c.Topics, ",") != "dbserver1.public.products,dbserver1.public.order_items" ||
+		strings.Join(c.Brokers, ",") != "cdc-platform-kafka-bootstrap.kafka.svc.cluster.local:9092" {
+		t.Fatalf("defaults: %+v", c)
+	}
+	s, err := Load(Search, env(nil))
+	if err != nil || s.DynamoTable != "product-search-index" || s.GroupID != "search-indexer-group" {
+		t.Fatalf("search defaults: %+v %v", s, err)
+	}
+	a, err := Load(Analytics, env(nil))
+	if err != nil || a.GroupID != "analytics-service-group" || a.S3Bucket != "" || a.DLQTopic != "analytics-service-dlq" {
+		t.Fatalf("analytics defaults: %+v %v", a, err)
+	}
+}
+
+func TestInvalidValuesAreNamed(t *testing.T) {
+	_, err := Load(Analytics, env(map[string]string{
+		"FLUSH_INTERVAL":          "soon",
+		"LOW_STOCK_THRESHOLD":     "-1",
+		"KAFKA_BOOTSTRAP_SERVERS": "kafka",
+		"HTTP_ADDR":               "8080",
+		"KAFKA_TOPICS":            "only-one",
+		"KAFKA_SASL_MECHANISM":    "GSSAPI",
+	}))
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, name := range []string{"FLUSH_INTERVAL", "LOW_STOCK_THRESHOLD", "KAFKA_BOOTSTRAP_SERVERS", "HTTP_ADDR", "KAFKA_TOPICS", "KAFKA_SASL_MECHANISM"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+}
+
+func TestOverrides(t *testing.T) {
+	c, err := Load(Inventory, env(map[string]string{
+		"KAFKA_BOOTSTRAP_SERVERS": "a:9092, b:9093", "KAFKA_GROUP_ID": "g", "FLUSH_INTERVAL": "5",
+		"KAFKA_TOPICS": "x.public.products,x.public.order_items", "LOW_STOCK_THRESHOLD": "3",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Brokers) != 2 || c.Brokers[1] != "b:9093" || c.GroupID != "g" || c.FlushInterval != 5*time.Second ||
+		c.Topics[0] != "x.public.products" || c.LowStockThreshold != 3 || c.DLQTopic != "inventory-service-dlq" {
+		t.Fatalf("overrides: %+v", c)
+	}
+}
