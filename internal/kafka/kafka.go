@@ -1,0 +1,161 @@
+// Package kafka builds the Sarama configuration and the Goka options of a
+// service from its validated configuration: protocol version, client id, an
+// idempotent ordered producer, TLS and SASL, the topic manager and local
+// table storage. Every builder gets its config explicitly; Goka's global
+// config is never touched.
+package kafka
+
+import (
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+	"github.com/xdg-go/scram"
+
+	"github.com/cdcflow/cdcflow/internal/config"
+)
+
+// StreamRetention is the retention of the internal streams the services
+// create (loopback topics): long enough to survive a long outage.
+const StreamRetention = 7 * 24 * time.Hour
+
+// Settings is what the Kafka clients of one service share.
+type Settings struct {
+	Brokers     []string
+	Sarama      *sarama.Config
+	TopicConfig *goka.TopicManagerConfig
+	Storage     storage.Builder
+}
+
+// New builds the settings. With memory true the tables are kept in memory
+// (tests and the local system); otherwise in LevelDB under cfg.StateDir.
+func New(cfg config.Config, memory bool) (*Settings, error) {
+	sc := goka.DefaultConfig()
+	sc.Version = cfg.KafkaVersion
+	sc.ClientID = cfg.ClientID
+	// CDC topics are read from the beginning on first start: the snapshot
+	// is part of the state.
+	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+	// Ordered, gap-free delivery per partition is what the processors'
+	// deduplication of deltas relies on.
+	sc.Producer.Idempotent = true
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	sc.Net.MaxOpenRequests = 1
+	sc.Producer.Retry.Max = 10
+	sc.Producer.Retry.Backoff = 250 * time.Millisecond
+	sc.Producer.Flush.Frequency = 5 * time.Millisecond
+	sc.Producer.Compression = sarama.CompressionNone
+	if cfg.TLS {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.TLSSkipVerify} //nolint:gosec // opt-in by KAFKA_TLS_INSECURE_SKIP_VERIFY
+		if cfg.TLSCAFile != "" {
+			pem, err := os.ReadFile(cfg.TLSCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("KAFKA_TLS_CA_FILE: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("KAFKA_TLS_CA_FILE: no certificate in %s", cfg.TLSCAFile)
+			}
+			tc.RootCAs = pool
+		}
+		sc.Net.TLS.Enable = true
+		sc.Net.TLS.Config = tc
+	}
+	if cfg.SASLMechanism != "" {
+		sc.Net.SASL.Enable = true
+		sc.Net.SASL.User = cfg.SASLUser
+		sc.Net.SASL.Password = cfg.SASLPassword
+		switch cfg.SASLMechanism {
+		case "PLAIN":
+			sc.Net.SASL.Mechanism = sarama.SASLTypePlaintext
+		case "SCRAM-SHA-256":
+			sc.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA256
+			sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: scram.HashGeneratorFcn(sha256.New)} }
+		case "SCRAM-SHA-512":
+			sc.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA512
+			sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: scram.HashGeneratorFcn(sha512.New)} }
+		}
+	}
+	if err := sc.Validate(); err != nil {
+		return nil, fmt.Errorf("kafka client configuration: %w", err)
+	}
+
+	tmc := goka.NewTopicManagerConfig()
+	tmc.Table.Replication = cfg.Replication
+	tmc.Stream.Replication = cfg.Replication
+	tmc.Stream.Retention = StreamRetention
+
+	s := &Settings{Brokers: cfg.Brokers, Sarama: sc, TopicConfig: tmc}
+	if memory {
+		s.Storage = storage.MemoryBuilder()
+	} else {
+		dir := filepath.Join(cfg.StateDir, "tables")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("STATE_DIR: %w", err)
+		}
+		s.Storage = storage.DefaultBuilder(dir)
+	}
+	return s, nil
+}
+
+// ProcessorOptions are the Goka options of a processor of this service.
+func (s *Settings) ProcessorOptions(extra ...goka.ProcessorOption) []goka.ProcessorOption {
+	opts := []goka.ProcessorOption{
+		goka.WithClientID(s.Sarama.ClientID),
+		goka.WithConsumerGroupBuilder(OrderedCommits(goka.ConsumerGroupBuilderWithConfig(s.Sarama))),
+		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(s.Sarama)),
+		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(s.Sarama)),
+		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(s.Sarama, s.TopicConfig)),
+		goka.WithStorageBuilder(s.Storage),
+		goka.WithNilHandling(goka.NilProcess), // tombstones reach the input edge to be counted
+	}
+	return append(opts, extra...)
+}
+
+// ViewOptions are the Goka options of a view of this service.
+func (s *Settings) ViewOptions(extra ...goka.ViewOption) []goka.ViewOption {
+	opts := []goka.ViewOption{
+		goka.WithViewClientID(s.Sarama.ClientID + "-view"),
+		goka.WithViewConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(s.Sarama)),
+		goka.WithViewTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(s.Sarama, s.TopicConfig)),
+		goka.WithViewStorageBuilder(s.Storage),
+		goka.WithViewAutoReconnect(),
+	}
+	return append(opts, extra...)
+}
+
+// EmitterOptions are the Goka options of an emitter of this service.
+func (s *Settings) EmitterOptions(extra ...goka.EmitterOption) []goka.EmitterOption {
+	opts := []goka.EmitterOption{
+		goka.WithEmitterClientID(s.Sarama.ClientID + "-emitter"),
+		goka.WithEmitterProducerBuilder(goka.ProducerBuilderWithConfig(s.Sarama)),
+		goka.WithEmitterTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(s.Sarama, s.TopicConfig)),
+	}
+	return append(opts, extra...)
+}
+
+// scramClient adapts xdg-go/scram to sarama.SCRAMClient.
+type scramClient struct {
+	hash scram.HashGeneratorFcn
+	conv *scram.ClientConversation
+}
+
+func (c *scramClient) Begin(user, password, authzID string) error {
+	cl, err := c.hash.NewClient(user, password, authzID)
+	if err != nil {
+		return fmt.Errorf("scram client: %w", err)
+	}
+	c.conv = cl.NewConversation()
+	return nil
+}
+
+func (c *scramClient) Step(challenge string) (string, error) { return c.conv.Step(challenge) }
+func (c *scramClient) Done() bool                            { return c.conv.Done() }
