@@ -1,0 +1,225 @@
+// Package inventory keeps the available stock of every product in a Goka
+// group table, from the products and order_items change streams.
+//
+// The graph: the two CDC inputs re-key each change by its entity onto the
+// group's loopback topic; an order line's state turns each of its changes
+// into stock deltas (loopback, keyed by product); a product's state applies
+// its versions and those deltas in commit order and emits low-stock alerts.
+//
+//	products ──decode──▶ loop p/<id> ───────────────┐
+//	order_items ─decode─▶ loop i/<id> ─▶ Item ─delta─▶ loop p/<id> ─▶ Product ─▶ low-stock alerts
+//	(undecodable records ─▶ dead-letter topic)
+package inventory
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/codec"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cdcflow/cdcflow/codecs/debezium"
+	"github.com/cdcflow/cdcflow/processors/cdc"
+	"github.com/cdcflow/cdcflow/processors/delivery"
+)
+
+// Defaults of the contract.
+const (
+	DefaultGroup         goka.Group  = "inventory-service-group"
+	DefaultProductsTopic goka.Stream = "dbserver1.public.products"
+	DefaultItemsTopic    goka.Stream = "dbserver1.public.order_items"
+	DefaultLowStockTopic goka.Stream = "inventory.low-stock-alerts"
+	DefaultThreshold                 = 10
+	DefaultPendingLimit              = 256
+)
+
+// How many callbacks' emits an entity remembers for replay after a crash.
+const (
+	itemOutboxKeep    = 4
+	productOutboxKeep = 2
+)
+
+// Config configures the inventory group graph.
+type Config struct {
+	Group         goka.Group
+	ProductsTopic goka.Stream
+	ItemsTopic    goka.Stream
+	LowStockTopic goka.Stream
+	Threshold     int64 // LOW_STOCK_THRESHOLD
+	PendingLimit  int   // deltas kept individually per product, see Product
+	Input         *cdc.Input
+	Metrics       *Metrics
+	Log           *slog.Logger
+}
+
+// Table is the group table of a group.
+func Table(group goka.Group) goka.Table { return goka.GroupTable(group) }
+
+// Define returns the group graph.
+func Define(cfg Config) *goka.GroupGraph {
+	p := &processor{cfg: cfg}
+	return goka.DefineGroup(cfg.Group,
+		cfg.Input.Edge(cfg.ProductsTopic, p.rekeyProduct),
+		cfg.Input.Edge(cfg.ItemsTopic, p.rekeyItem),
+		goka.Loop(new(codec.Bytes), p.onLoop),
+		goka.Persist(TableCodec{}),
+		goka.Output(cfg.LowStockTopic, new(codec.Bytes)),
+		cfg.Input.DeadLetterEdge(),
+	)
+}
+
+// Metrics counts the inventory's decisions.
+type Metrics struct {
+	Duplicates *prometheus.CounterVec // kind: product, item, delta
+	Folded     prometheus.Counter
+	Overflow   prometheus.Counter
+	Alerts     prometheus.Counter
+}
+
+// NewMetrics creates and registers the inventory metrics.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "inventory_duplicates_total",
+			Help: "Changes and deltas recognised as already applied."}, []string{"kind"}),
+		Folded: prometheus.NewCounter(prometheus.CounterOpts{Name: "inventory_pending_folded_total",
+			Help: "Deltas folded because a product had more than PENDING_LIMIT pending."}),
+		Overflow: prometheus.NewCounter(prometheus.CounterOpts{Name: "inventory_reorder_overflow_total",
+			Help: "Product versions older than folded deltas: the products topic ran further behind than PENDING_LIMIT covers."}),
+		Alerts: prometheus.NewCounter(prometheus.CounterOpts{Name: "inventory_low_stock_alerts_total",
+			Help: "Low-stock alerts emitted."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Duplicates, m.Folded, m.Overflow, m.Alerts)
+	}
+	return m
+}
+
+type processor struct{ cfg Config }
+
+func (p *processor) rekeyProduct(ctx goka.Context, m *debezium.Message) error {
+	if m.Table != debezium.TableProducts {
+		return fmt.Errorf("products topic carries a %q row", m.Table)
+	}
+	ctx.Loopback(ProductKey(m.ID), productEvent(m))
+	return nil
+}
+
+func (p *processor) rekeyItem(ctx goka.Context, m *debezium.Message) error {
+	if m.Table != debezium.TableOrderItems {
+		return fmt.Errorf("order_items topic carries a %q row", m.Table)
+	}
+	ctx.Loopback(ItemKey(m.ID), itemEvent(m))
+	return nil
+}
+
+func (p *processor) onLoop(ctx goka.Context, msg interface{}) {
+	b, _ := msg.([]byte)
+	ev, err := decodeEvent(b)
+	if err != nil {
+		ctx.Fail(fmt.Errorf("key %q: %w", ctx.Key(), err))
+		return
+	}
+	switch ev.kind {
+	case evItem:
+		p.onItem(ctx, ev)
+	default:
+		p.onProduct(ctx, ev)
+	}
+}
+
+func (p *processor) onItem(ctx goka.Context, ev event) {
+	it, _ := ctx.Value().(*Item)
+	if it == nil {
+		it = new(Item)
+	}
+	if delivery.Replay(ctx, it.Outbox) {
+		return
+	}
+	deltas, ok := applyItem(it, ev)
+	if !ok {
+		p.duplicate("item")
+		return
+	}
+	em := delivery.NewEmitter(ctx)
+	for _, d := range deltas {
+		em.Loopback(ProductKey(d.productID), deltaEvent(em.Origin(), ev.pos, d.amount))
+	}
+	em.Record(&it.Outbox, itemOutboxKeep)
+	ctx.SetValue(it)
+}
+
+func (p *processor) onProduct(ctx goka.Context, ev event) {
+	pr, _ := ctx.Value().(*Product)
+	if pr == nil {
+		pr = new(Product)
+	}
+	if delivery.Replay(ctx, pr.Outbox) {
+		return
+	}
+	switch ev.kind {
+	case evProduct:
+		ok, overflow := applyProductChange(pr, ev)
+		if !ok {
+			p.duplicate("product")
+			return
+		}
+		if overflow {
+			p.cfg.Log.Warn("products topic ran further behind order_items than PENDING_LIMIT covers; stock may be off",
+				"key", ctx.Key(), "version", ev.pos.String(), "pending_limit", p.cfg.PendingLimit)
+			if p.cfg.Metrics != nil {
+				p.cfg.Metrics.Overflow.Inc()
+			}
+		}
+	case evDelta:
+		if !pr.Marks.Admit(ev.origin) {
+			p.duplicate("delta")
+			return
+		}
+		_, folded := applyDelta(pr, ev.pos, ev.amount, p.cfg.PendingLimit)
+		if folded > 0 && p.cfg.Metrics != nil {
+			p.cfg.Metrics.Folded.Add(float64(folded))
+		}
+	}
+	if crossing(pr, p.cfg.Threshold) {
+		em := delivery.NewEmitter(ctx)
+		em.Emit(p.cfg.LowStockTopic, productID(ctx.Key()), p.alert(ctx.Key(), pr, ev.pos))
+		em.Record(&pr.Outbox, productOutboxKeep)
+	}
+	ctx.SetValue(pr)
+}
+
+func (p *processor) alert(key string, pr *Product, pos debezium.Position) []byte {
+	id := productID(key)
+	n := pr.Available()
+	p.cfg.Log.Warn(fmt.Sprintf("LOW STOCK ALERT: product_id=%s has only %d items remaining", id, n),
+		"product_id", id, "stock_quantity", n, "threshold", p.cfg.Threshold)
+	if p.cfg.Metrics != nil {
+		p.cfg.Metrics.Alerts.Inc()
+	}
+	b, _ := json.Marshal(Alert{
+		ProductID: json.Number(id), Name: pr.Name, StockQuantity: n, Threshold: p.cfg.Threshold,
+		Ts: time.UnixMilli(pos.TsMs).UTC().Format(time.RFC3339Nano),
+	})
+	return b
+}
+
+// Alert is the value of a low-stock event.
+type Alert struct {
+	ProductID     json.Number `json:"product_id"`
+	Name          string      `json:"name"`
+	StockQuantity int64       `json:"stock_quantity"`
+	Threshold     int64       `json:"threshold"`
+	Ts            string      `json:"ts"` // commit time of the change that crossed the threshold
+}
+
+func (p *processor) duplicate(kind string) {
+	if p.cfg.Metrics != nil {
+		p.cfg.Metrics.Duplicates.WithLabelValues(kind).Inc()
+	}
+}
+
+// productID returns the id part of a product key.
+func productID(key string) string { return key[len(productPrefix):] }

@@ -1,0 +1,331 @@
+package inventory
+
+import (
+	"fmt"
+
+	"github.com/cdcflow/cdcflow/codecs/debezium"
+	"github.com/cdcflow/cdcflow/codecs/state"
+	"github.com/cdcflow/cdcflow/processors/delivery"
+)
+
+// Table keys: one group table holds both kinds of entity.
+const (
+	productPrefix = "p/"
+	itemPrefix    = "i/"
+)
+
+// ProductKey is the table key of a product's stock.
+func ProductKey(id int64) string { return fmt.Sprintf("%s%d", productPrefix, id) }
+
+// ItemKey is the table key of an order line.
+func ItemKey(id int64) string { return fmt.Sprintf("%s%d", itemPrefix, id) }
+
+// IsProductKey reports whether a table key holds a *Product.
+func IsProductKey(key string) bool { return len(key) > 2 && key[:2] == productPrefix }
+
+// Product is the stock state of one product: the latest product version
+// (which fixes the stock as of its commit position) plus the order-line
+// deltas committed after it.
+//
+// Pending keeps deltas committed after the version individually, because a
+// product version committed before them may still arrive when the products
+// topic is read behind order_items; a newer version discards the deltas it
+// already counts. At most PendingLimit are kept: past that the oldest are
+// folded into Folded, which is exact as long as no version older than them
+// arrives later (FoldedMax remembers how far folding went, to detect it).
+type Product struct {
+	Rev     uint64 // incremented on every change; orders the mirror's writes
+	Applied delivery.Applied
+	Live    bool // a version was seen and the product is not deleted
+	Deleted bool
+
+	Name        string
+	Description string
+	PriceCents  int64
+	BaseStock   int64 // stock_quantity of the version at Applied.Pos
+
+	Folded    int64
+	FoldedMax debezium.Position
+	Pending   []Pending
+
+	Marks   delivery.Marks
+	Alerted bool  // below threshold and alerted; re-armed at or above it
+	CDCTsMs int64 // source time of the latest change applied
+	Outbox  delivery.Outbox
+}
+
+// Pending is an order-line delta committed after the product's version.
+type Pending struct {
+	Pos    debezium.Position
+	Amount int64
+}
+
+// Available is the product's available stock.
+func (p *Product) Available() int64 {
+	n := p.BaseStock + p.Folded
+	for _, d := range p.Pending {
+		n += d.Amount
+	}
+	return n
+}
+
+// Item is the state of one order line: its current contribution to stock.
+type Item struct {
+	Applied   delivery.Applied
+	Live      bool
+	ProductID int64
+	Quantity  int64
+	Outbox    delivery.Outbox
+}
+
+const (
+	kindProduct byte = 1
+	kindItem    byte = 2
+)
+
+// MarshalState implements the state encoding.
+func (p *Product) MarshalState(w *state.Writer) {
+	w.Byte(kindProduct)
+	w.Uvarint(p.Rev)
+	p.Applied.MarshalState(w)
+	w.Bool(p.Live)
+	w.Bool(p.Deleted)
+	w.String(p.Name)
+	w.String(p.Description)
+	w.Varint(p.PriceCents)
+	w.Varint(p.BaseStock)
+	w.Varint(p.Folded)
+	delivery.MarshalPosition(w, p.FoldedMax)
+	w.Uvarint(uint64(len(p.Pending)))
+	for _, d := range p.Pending {
+		delivery.MarshalPosition(w, d.Pos)
+		w.Varint(d.Amount)
+	}
+	p.Marks.MarshalState(w)
+	w.Bool(p.Alerted)
+	w.Varint(p.CDCTsMs)
+	p.Outbox.MarshalState(w)
+}
+
+// UnmarshalState implements the state encoding.
+func (p *Product) UnmarshalState(r *state.Reader) error {
+	if k := r.Byte(); k != kindProduct {
+		return fmt.Errorf("inventory: product state has kind %d", k)
+	}
+	p.Rev = r.Uvarint()
+	p.Applied.UnmarshalState(r)
+	p.Live = r.Bool()
+	p.Deleted = r.Bool()
+	p.Name = r.String()
+	p.Description = r.String()
+	p.PriceCents = r.Varint()
+	p.BaseStock = r.Varint()
+	p.Folded = r.Varint()
+	p.FoldedMax = delivery.UnmarshalPosition(r)
+	n := r.Len()
+	p.Pending = make([]Pending, 0, n)
+	for i := 0; i < n && r.Err() == nil; i++ {
+		p.Pending = append(p.Pending, Pending{Pos: delivery.UnmarshalPosition(r), Amount: r.Varint()})
+	}
+	p.Marks.UnmarshalState(r)
+	p.Alerted = r.Bool()
+	p.CDCTsMs = r.Varint()
+	p.Outbox.UnmarshalState(r)
+	return r.Err()
+}
+
+// MarshalState implements the state encoding.
+func (it *Item) MarshalState(w *state.Writer) {
+	w.Byte(kindItem)
+	it.Applied.MarshalState(w)
+	w.Bool(it.Live)
+	w.Varint(it.ProductID)
+	w.Varint(it.Quantity)
+	it.Outbox.MarshalState(w)
+}
+
+// UnmarshalState implements the state encoding.
+func (it *Item) UnmarshalState(r *state.Reader) error {
+	if k := r.Byte(); k != kindItem {
+		return fmt.Errorf("inventory: item state has kind %d", k)
+	}
+	it.Applied.UnmarshalState(r)
+	it.Live = r.Bool()
+	it.ProductID = r.Varint()
+	it.Quantity = r.Varint()
+	it.Outbox.UnmarshalState(r)
+	return r.Err()
+}
+
+// TableCodec encodes the group table's values: *Product under product keys,
+// *Item under item keys.
+type TableCodec struct{}
+
+// Encode implements goka.Codec.
+func (TableCodec) Encode(v interface{}) ([]byte, error) {
+	w := state.NewWriter(make([]byte, 0, 96))
+	switch x := v.(type) {
+	case *Product:
+		x.MarshalState(w)
+	case *Item:
+		x.MarshalState(w)
+	default:
+		return nil, fmt.Errorf("inventory table codec: cannot encode %T", v)
+	}
+	return w.Bytes(), nil
+}
+
+// Decode implements goka.Codec.
+func (TableCodec) Decode(data []byte) (interface{}, error) {
+	if len(data) == 0 {
+		return nil, fmt.Errorf("inventory table codec: empty value")
+	}
+	r := state.NewReader(data)
+	var v interface {
+		UnmarshalState(*state.Reader) error
+	}
+	switch data[0] {
+	case kindProduct:
+		v = new(Product)
+	case kindItem:
+		v = new(Item)
+	default:
+		return nil, fmt.Errorf("inventory table codec: unknown kind %d", data[0])
+	}
+	if err := v.UnmarshalState(r); err != nil {
+		return nil, fmt.Errorf("inventory table codec: %w", err)
+	}
+	if err := r.Done(); err != nil {
+		return nil, fmt.Errorf("inventory table codec: %w", err)
+	}
+	return v, nil
+}
+
+// Events travel on the group's loopback topic, keyed by the entity they
+// change.
+const (
+	evProduct byte = 1 // a product row change, keyed by product
+	evItem    byte = 2 // an order line change, keyed by line
+	evDelta   byte = 3 // a stock delta, keyed by product
+)
+
+// event is the decoded form of a loopback message.
+type event struct {
+	kind byte
+	op   debezium.Op
+	pos  debezium.Position
+	// evProduct
+	product debezium.Product
+	// evItem: the row images Debezium sent (before may be absent)
+	hasBefore, hasAfter bool
+	before, after       debezium.OrderItem
+	// evDelta
+	origin delivery.Origin
+	amount int64
+	// fp identifies the change among those sharing its timestamp.
+	fp uint64
+}
+
+func marshalProductRow(w *state.Writer, p *debezium.Product) {
+	w.Varint(p.ID)
+	w.String(p.Name)
+	w.String(p.Description)
+	w.Varint(p.PriceCents)
+	w.Varint(p.StockQuantity)
+	w.Varint(p.CreatedAt)
+	w.Varint(p.UpdatedAt)
+}
+
+func unmarshalProductRow(r *state.Reader) debezium.Product {
+	return debezium.Product{ID: r.Varint(), Name: r.String(), Description: r.String(),
+		PriceCents: r.Varint(), StockQuantity: r.Varint(), CreatedAt: r.Varint(), UpdatedAt: r.Varint()}
+}
+
+func marshalItemRow(w *state.Writer, it *debezium.OrderItem) {
+	w.Varint(it.ID)
+	w.Varint(it.OrderID)
+	w.Varint(it.ProductID)
+	w.Varint(it.Quantity)
+	w.Varint(it.PriceCents)
+	w.Varint(it.CreatedAt)
+}
+
+func unmarshalItemRow(r *state.Reader) debezium.OrderItem {
+	return debezium.OrderItem{ID: r.Varint(), OrderID: r.Varint(), ProductID: r.Varint(),
+		Quantity: r.Varint(), PriceCents: r.Varint(), CreatedAt: r.Varint()}
+}
+
+func productEvent(m *debezium.Message) []byte {
+	w := state.NewWriter(make([]byte, 0, 128))
+	w.Byte(evProduct)
+	w.Byte(byte(m.Op))
+	delivery.MarshalPosition(w, m.Pos)
+	row := m.AfterProduct
+	if m.Op == debezium.OpDelete {
+		row = m.BeforeProduct
+	}
+	if row == nil {
+		row = &debezium.Product{ID: m.ID}
+	}
+	marshalProductRow(w, row)
+	return w.Bytes()
+}
+
+func itemEvent(m *debezium.Message) []byte {
+	w := state.NewWriter(make([]byte, 0, 96))
+	w.Byte(evItem)
+	w.Byte(byte(m.Op))
+	delivery.MarshalPosition(w, m.Pos)
+	w.Bool(m.BeforeItem != nil)
+	if m.BeforeItem != nil {
+		marshalItemRow(w, m.BeforeItem)
+	}
+	w.Bool(m.AfterItem != nil)
+	if m.AfterItem != nil {
+		marshalItemRow(w, m.AfterItem)
+	}
+	return w.Bytes()
+}
+
+func deltaEvent(o delivery.Origin, pos debezium.Position, amount int64) []byte {
+	w := state.NewWriter(make([]byte, 0, 32))
+	w.Byte(evDelta)
+	delivery.MarshalOrigin(w, o)
+	delivery.MarshalPosition(w, pos)
+	w.Varint(amount)
+	return w.Bytes()
+}
+
+func decodeEvent(b []byte) (event, error) {
+	r := state.NewReader(b)
+	ev := event{kind: r.Byte()}
+	switch ev.kind {
+	case evProduct:
+		ev.op = debezium.Op(r.Byte())
+		ev.pos = delivery.UnmarshalPosition(r)
+		start := len(b) - r.Remaining()
+		ev.product = unmarshalProductRow(r)
+		ev.fp = delivery.Fingerprint(ev.op, b[start:len(b)-r.Remaining()])
+	case evItem:
+		ev.op = debezium.Op(r.Byte())
+		ev.pos = delivery.UnmarshalPosition(r)
+		start := len(b) - r.Remaining()
+		if ev.hasBefore = r.Bool(); ev.hasBefore {
+			ev.before = unmarshalItemRow(r)
+		}
+		if ev.hasAfter = r.Bool(); ev.hasAfter {
+			ev.after = unmarshalItemRow(r)
+		}
+		ev.fp = delivery.Fingerprint(ev.op, b[start:len(b)-r.Remaining()])
+	case evDelta:
+		ev.origin = delivery.UnmarshalOrigin(r)
+		ev.pos = delivery.UnmarshalPosition(r)
+		ev.amount = r.Varint()
+	default:
+		return event{}, fmt.Errorf("inventory: unknown loop event kind %d", ev.kind)
+	}
+	if err := r.Done(); err != nil {
+		return event{}, fmt.Errorf("inventory: loop event: %w", err)
+	}
+	return ev, nil
+}
