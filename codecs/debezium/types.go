@@ -135,6 +135,7 @@ type DecodeError struct {
 	Reason   string // free text when Expected/Got do not fit
 }
 
+// Error renders the field and what is wrong with it.
 func (e *DecodeError) Error() string {
 	switch {
 	case e.Reason != "" && e.Field != "":

@@ -124,7 +124,7 @@ func Load(s Service, getenv func(string) (string, bool)) (Config, error) {
 		r.bad("HTTP_ADDR", fmt.Sprintf("%q is not [host]:port", c.HTTPAddr))
 	}
 	c.StateDir = r.str("STATE_DIR", filepath.Join(os.TempDir(), "cdcflow", s.Name, c.GroupID))
-	c.DecimalScale = int32(r.intRange("DECIMAL_SCALE", 2, 0, 18))
+	c.DecimalScale = int32(r.intRange("DECIMAL_SCALE", 2, 1, 18))
 	return c, r.err()
 }
 

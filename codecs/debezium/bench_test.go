@@ -1,0 +1,77 @@
+package debezium
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// benchRecords returns the non-tombstone records of a sample file.
+func benchRecords(b *testing.B, name string) []sampleRecord {
+	b.Helper()
+	var out []sampleRecord
+	for _, r := range loadSamples(b, name) {
+		if string(r.Value) != "null" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func benchDecode(b *testing.B, name string) {
+	recs := benchRecords(b, name)
+	d := NewDecoder(DecoderOptions{})
+	var size int64
+	for _, r := range recs {
+		size += int64(len(r.Key) + len(r.Value))
+	}
+	b.SetBytes(size / int64(len(recs)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		r := &recs[i%len(recs)]
+		if _, err := d.Decode(r.Topic, r.Key, r.Value); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkDecodeEnvelope decodes the sample envelopes (schema wrapper,
+// ~2.5 KB each) on one goroutine.
+func BenchmarkDecodeEnvelope(b *testing.B) { benchDecode(b, "envelope.jsonl") }
+
+// BenchmarkDecodeFlat decodes the sample ExtractNewRecordState messages.
+func BenchmarkDecodeFlat(b *testing.B) { benchDecode(b, "flat.jsonl") }
+
+// BenchmarkDecodeStdlibMap is the baseline: encoding/json into maps.
+func BenchmarkDecodeStdlibMap(b *testing.B) {
+	recs := benchRecords(b, "envelope.jsonl")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		r := &recs[i%len(recs)]
+		var k, v map[string]any
+		if err := json.Unmarshal(r.Key, &k); err != nil {
+			b.Fatal(err)
+		}
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkEncode renders a product update envelope with schema.
+func BenchmarkEncode(b *testing.B) {
+	before := &Product{ID: 1, Name: "Rugged USB-C Espresso Machine 1", Description: "A rugged espresso machine.", PriceCents: 189057, StockQuantity: 167, CreatedAt: 1736931600000000, UpdatedAt: 1736931600000000}
+	after := *before
+	after.PriceCents, after.UpdatedAt = 61342, 1736935763000000
+	src := Source{LSN: 16790676, TsMs: 1736935763000, TxID: 589}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, _, err := Encode(EncodeOptions{}, TableProducts, OpUpdate, 1, before, &after, src); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}

@@ -1,0 +1,736 @@
+package debezium
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Format selects the shape of the messages Encode produces.
+type Format uint8
+
+// The message shapes of a Debezium deployment.
+const (
+	// FormatEnvelope is the change envelope inside the JsonConverter schema
+	// wrapper ({"schema":…,"payload":…}), Debezium's default output.
+	FormatEnvelope Format = iota
+	// FormatEnvelopeNoSchema is the bare envelope (schemas.enable=false).
+	FormatEnvelopeNoSchema
+	// FormatFlat is the ExtractNewRecordState output (delete.handling.mode=
+	// rewrite, add.fields=op,source.ts_ms,source.db,source.table and
+	// source.lsn when known) inside the schema wrapper.
+	FormatFlat
+	// FormatFlatNoSchema is FormatFlat without the schema wrapper.
+	FormatFlatNoSchema
+)
+
+// String names the format.
+func (f Format) String() string {
+	switch f {
+	case FormatEnvelope:
+		return "envelope"
+	case FormatEnvelopeNoSchema:
+		return "envelope-noschema"
+	case FormatFlat:
+		return "flat"
+	case FormatFlatNoSchema:
+		return "flat-noschema"
+	}
+	return "Format(" + strconv.Itoa(int(f)) + ")"
+}
+
+func (f Format) withSchema() bool { return f == FormatEnvelope || f == FormatFlat }
+func (f Format) flat() bool       { return f == FormatFlat || f == FormatFlatNoSchema }
+
+// DecimalMode is Debezium's decimal.handling.mode.
+type DecimalMode uint8
+
+// The decimal handling modes.
+const (
+	// DecimalPrecise renders DECIMAL as base64 of the big-endian two's
+	// complement unscaled value (org.apache.kafka.connect.data.Decimal).
+	DecimalPrecise DecimalMode = iota
+	// DecimalString renders DECIMAL as a plain string such as "12.34".
+	DecimalString
+	// DecimalDouble renders DECIMAL as a JSON number such as 12.34.
+	DecimalDouble
+)
+
+// String names the mode as Debezium's configuration does.
+func (m DecimalMode) String() string {
+	switch m {
+	case DecimalPrecise:
+		return "precise"
+	case DecimalString:
+		return "string"
+	case DecimalDouble:
+		return "double"
+	}
+	return "DecimalMode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// TimeMode selects the Debezium logical type used for TIMESTAMP columns.
+type TimeMode uint8
+
+// The TIMESTAMP representations.
+const (
+	TimeMicro TimeMode = iota // io.debezium.time.MicroTimestamp: int64 µs
+	TimeMilli                 // io.debezium.time.Timestamp: int64 ms (sub-ms digits are dropped)
+	TimeNano                  // io.debezium.time.NanoTimestamp: int64 ns
+	TimeZoned                 // io.debezium.time.ZonedTimestamp: ISO-8601 string
+)
+
+// String names the logical type.
+func (m TimeMode) String() string {
+	switch m {
+	case TimeMicro:
+		return "micro"
+	case TimeMilli:
+		return "milli"
+	case TimeNano:
+		return "nano"
+	case TimeZoned:
+		return "zoned"
+	}
+	return "TimeMode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// EncodeOptions configures Encode. The zero value produces what the
+// reference samples show: envelope with schema, precise decimals,
+// MicroTimestamp, prefix "dbserver1", database "ecommerce".
+type EncodeOptions struct {
+	Format  Format
+	Decimal DecimalMode
+	Time    TimeMode
+	Prefix  string // topic.prefix; "dbserver1" when empty
+	DB      string // database name in source.db; "ecommerce" when empty
+}
+
+func (o EncodeOptions) prefix() string {
+	if o.Prefix == "" {
+		return "dbserver1"
+	}
+	return o.Prefix
+}
+
+func (o EncodeOptions) db() string {
+	if o.DB == "" {
+		return "ecommerce"
+	}
+	return o.DB
+}
+
+func (o EncodeOptions) validate() error {
+	if o.Format > FormatFlatNoSchema {
+		return fmt.Errorf("debezium: encode: unknown format %d", o.Format)
+	}
+	if o.Decimal > DecimalDouble {
+		return fmt.Errorf("debezium: encode: unknown decimal mode %d", o.Decimal)
+	}
+	if o.Time > TimeZoned {
+		return fmt.Errorf("debezium: encode: unknown time mode %d", o.Time)
+	}
+	return nil
+}
+
+// Source is the part of the source block that varies per change.
+type Source struct {
+	LSN      uint64 // source.lsn; 0 renders null (and no __source_lsn)
+	TsMs     int64  // source.ts_ms: commit time in ms
+	TxID     int64  // source.txId; 0 renders null
+	Snapshot bool   // source.snapshot "true"; op r always renders "true"
+	// LastCommitLSN is the first element of source.sequence (the LSN of the
+	// last committed transaction); 0 renders null there.
+	LastCommitLSN uint64
+	// EventTsMs is the envelope's ts_ms (when the connector processed the
+	// change); 0 means TsMs.
+	EventTsMs int64
+}
+
+// debeziumVersion is the connector version printed in source.version.
+const debeziumVersion = "2.7.3.Final"
+
+// Encode renders one change. before/after are *Product, *Order or *OrderItem
+// (nil when absent) matching table. r, c and u need after; d needs before.
+// The topic is <prefix>.public.<table>. Flat formats add __op,
+// __source_ts_ms, __source_db, __source_table, __deleted, and __source_lsn
+// when src.LSN != 0; a flat delete carries the old row with __deleted "true".
+func Encode(opts EncodeOptions, table string, op Op, id int64, before, after any, src Source) (topic string, key, value []byte, err error) {
+	if err := opts.validate(); err != nil {
+		return "", nil, nil, err
+	}
+	ti := tableIndexString(table)
+	if ti < 0 {
+		return "", nil, nil, fmt.Errorf("debezium: encode: unknown table %q", table)
+	}
+	bc, hasBefore, ok := cellsFromRow(ti, before)
+	if !ok {
+		return "", nil, nil, fmt.Errorf("debezium: encode %s: before is %T, not the %s row type", table, before, table)
+	}
+	ac, hasAfter, ok := cellsFromRow(ti, after)
+	if !ok {
+		return "", nil, nil, fmt.Errorf("debezium: encode %s: after is %T, not the %s row type", table, after, table)
+	}
+	switch op {
+	case OpRead, OpCreate, OpUpdate:
+		if !hasAfter {
+			return "", nil, nil, fmt.Errorf("debezium: encode %s op %s: after row is required", table, op)
+		}
+	case OpDelete:
+		if !hasBefore {
+			return "", nil, nil, fmt.Errorf("debezium: encode %s op d: before row is required", table)
+		}
+	default:
+		return "", nil, nil, fmt.Errorf("debezium: encode %s: op %q is not r, c, u or d (use EncodeTruncate for t)", table, string(rune(op)))
+	}
+
+	topic = topicName(opts, table)
+	key = appendKey(make([]byte, 0, 256), opts, table, id)
+
+	var buf []byte
+	if opts.Format.flat() {
+		buf = make([]byte, 0, 2048)
+		row, deleted := &ac, "false"
+		if op == OpDelete {
+			row, deleted = &bc, "true"
+		}
+		if opts.Format.withSchema() {
+			buf = append(buf, `{"schema":`...)
+			buf = appendFlatSchema(buf, opts, ti, src.LSN != 0)
+			buf = append(buf, `,"payload":`...)
+		}
+		buf, err = appendFlatPayload(buf, opts, ti, op, row, deleted, src)
+		if err != nil {
+			return "", nil, nil, err
+		}
+		if opts.Format.withSchema() {
+			buf = append(buf, '}')
+		}
+		return topic, key, buf, nil
+	}
+
+	buf = make([]byte, 0, 3072)
+	var bp, ap *rowCells
+	if hasBefore {
+		bp = &bc
+	}
+	if hasAfter {
+		ap = &ac
+	}
+	buf, err = appendEnvelopeValue(buf, opts, ti, op, bp, ap, src)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return topic, key, buf, nil
+}
+
+// EncodeTombstone renders the tombstone Debezium sends after a delete: the
+// key of the deleted row with a null value (the returned value is nil).
+func EncodeTombstone(opts EncodeOptions, table string, id int64) (topic string, key []byte) {
+	return topicName(opts, table), appendKey(make([]byte, 0, 256), opts, table, id)
+}
+
+// EncodeTruncate renders a truncate event (op "t": no rows, null key).
+// ExtractNewRecordState drops truncate events, so the flat formats render
+// the unflattened envelope (with or without schema) that reaches a consumer
+// when the SMT does not apply, and which the decoder understands.
+func EncodeTruncate(opts EncodeOptions, table string, src Source) (topic string, value []byte, err error) {
+	if err := opts.validate(); err != nil {
+		return "", nil, err
+	}
+	ti := tableIndexString(table)
+	if ti < 0 {
+		return "", nil, fmt.Errorf("debezium: encode truncate: unknown table %q", table)
+	}
+	value, err = appendEnvelopeValue(make([]byte, 0, 3072), opts, ti, OpTruncate, nil, nil, src)
+	if err != nil {
+		return "", nil, err
+	}
+	return topicName(opts, table), value, nil
+}
+
+func topicName(opts EncodeOptions, table string) string {
+	return opts.prefix() + ".public." + table
+}
+
+// appendKey renders the record key {"id":N}, with the key schema when the
+// format has one.
+func appendKey(buf []byte, opts EncodeOptions, table string, id int64) []byte {
+	if !opts.Format.withSchema() {
+		buf = append(buf, `{"id":`...)
+		buf = strconv.AppendInt(buf, id, 10)
+		return append(buf, '}')
+	}
+	buf = append(buf, `{"schema":{"type":"struct","fields":[{"type":"int32","optional":false,"default":0,"field":"id"}],"optional":false,"name":`...)
+	buf = appendJSONString(buf, opts.prefix()+".public."+table+".Key")
+	buf = append(buf, `},"payload":{"id":`...)
+	buf = strconv.AppendInt(buf, id, 10)
+	return append(buf, `}}`...)
+}
+
+// appendEnvelopeValue renders a full envelope (op r/c/u/d/t) with or without
+// the schema wrapper according to opts.Format (flat formats: with schema for
+// FormatFlat, without for FormatFlatNoSchema).
+func appendEnvelopeValue(buf []byte, opts EncodeOptions, ti int, op Op, before, after *rowCells, src Source) ([]byte, error) {
+	schema := opts.Format.withSchema()
+	if schema {
+		buf = append(buf, `{"schema":`...)
+		buf = appendEnvelopeSchema(buf, opts, ti)
+		buf = append(buf, `,"payload":`...)
+	}
+	var err error
+	buf = append(buf, `{"before":`...)
+	if buf, err = appendRowOrNull(buf, opts, ti, before); err != nil {
+		return nil, err
+	}
+	buf = append(buf, `,"after":`...)
+	if buf, err = appendRowOrNull(buf, opts, ti, after); err != nil {
+		return nil, err
+	}
+	buf = append(buf, `,"source":`...)
+	buf = appendSource(buf, opts, ti, op, src)
+	buf = append(buf, `,"op":"`...)
+	buf = append(buf, byte(op))
+	buf = append(buf, `","ts_ms":`...)
+	ts := src.EventTsMs
+	if ts == 0 {
+		ts = src.TsMs
+	}
+	buf = strconv.AppendInt(buf, ts, 10)
+	buf = append(buf, `,"transaction":null}`...)
+	if schema {
+		buf = append(buf, '}')
+	}
+	return buf, nil
+}
+
+func appendRowOrNull(buf []byte, opts EncodeOptions, ti int, row *rowCells) ([]byte, error) {
+	if row == nil {
+		return append(buf, "null"...), nil
+	}
+	buf = append(buf, '{')
+	buf, err := appendRowFields(buf, opts, ti, row)
+	if err != nil {
+		return nil, err
+	}
+	return append(buf, '}'), nil
+}
+
+// appendRowFields renders the columns of a row as object members, without
+// the braces.
+func appendRowFields(buf []byte, opts EncodeOptions, ti int, row *rowCells) ([]byte, error) {
+	for ci, col := range tableDefs[ti].cols {
+		if ci > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, '"')
+		buf = append(buf, col.name...)
+		buf = append(buf, `":`...)
+		switch col.kind {
+		case ckInt:
+			buf = strconv.AppendInt(buf, row.i[ci], 10)
+		case ckIntNull:
+			if row.i[ci] == 0 {
+				buf = append(buf, "null"...)
+			} else {
+				buf = strconv.AppendInt(buf, row.i[ci], 10)
+			}
+		case ckText:
+			buf = appendJSONString(buf, row.s[ci])
+		case ckTextNull:
+			if row.s[ci] == "" {
+				buf = append(buf, "null"...)
+			} else {
+				buf = appendJSONString(buf, row.s[ci])
+			}
+		case ckMoney:
+			buf = appendMoney(buf, opts.Decimal, row.i[ci])
+		case ckTime:
+			var err error
+			buf, err = appendTime(buf, opts.Time, row.i[ci])
+			if err != nil {
+				return nil, fmt.Errorf("debezium: encode %s.%s: %w", tableDefs[ti].name, col.name, err)
+			}
+		}
+	}
+	return buf, nil
+}
+
+func appendFlatPayload(buf []byte, opts EncodeOptions, ti int, op Op, row *rowCells, deleted string, src Source) ([]byte, error) {
+	buf = append(buf, '{')
+	buf, err := appendRowFields(buf, opts, ti, row)
+	if err != nil {
+		return nil, err
+	}
+	buf = append(buf, `,"__op":"`...)
+	buf = append(buf, byte(op))
+	buf = append(buf, `","__source_ts_ms":`...)
+	buf = strconv.AppendInt(buf, src.TsMs, 10)
+	buf = append(buf, `,"__source_db":`...)
+	buf = appendJSONString(buf, opts.db())
+	buf = append(buf, `,"__source_table":"`...)
+	buf = append(buf, tableDefs[ti].name...)
+	buf = append(buf, '"')
+	if src.LSN != 0 {
+		buf = append(buf, `,"__source_lsn":`...)
+		buf = strconv.AppendUint(buf, src.LSN, 10)
+	}
+	buf = append(buf, `,"__deleted":"`...)
+	buf = append(buf, deleted...)
+	return append(buf, `"}`...), nil
+}
+
+func appendSource(buf []byte, opts EncodeOptions, ti int, op Op, src Source) []byte {
+	buf = append(buf, `{"version":"`+debeziumVersion+`","connector":"postgresql","name":`...)
+	buf = appendJSONString(buf, opts.prefix())
+	buf = append(buf, `,"ts_ms":`...)
+	buf = strconv.AppendInt(buf, src.TsMs, 10)
+	if src.Snapshot || op == OpRead {
+		buf = append(buf, `,"snapshot":"true","db":`...)
+	} else {
+		buf = append(buf, `,"snapshot":"false","db":`...)
+	}
+	buf = appendJSONString(buf, opts.db())
+	buf = append(buf, `,"sequence":`...)
+	if src.LSN == 0 {
+		buf = append(buf, "null"...)
+	} else {
+		// source.sequence is a JSON array printed into a string:
+		// "[\"<last commit lsn>\",\"<lsn>\"]".
+		buf = append(buf, `"[`...)
+		if src.LastCommitLSN == 0 {
+			buf = append(buf, "null"...)
+		} else {
+			buf = append(buf, `\"`...)
+			buf = strconv.AppendUint(buf, src.LastCommitLSN, 10)
+			buf = append(buf, `\"`...)
+		}
+		buf = append(buf, `,\"`...)
+		buf = strconv.AppendUint(buf, src.LSN, 10)
+		buf = append(buf, `\"]"`...)
+	}
+	buf = append(buf, `,"schema":"public","table":"`...)
+	buf = append(buf, tableDefs[ti].name...)
+	buf = append(buf, `","txId":`...)
+	if src.TxID == 0 {
+		buf = append(buf, "null"...)
+	} else {
+		buf = strconv.AppendInt(buf, src.TxID, 10)
+	}
+	buf = append(buf, `,"lsn":`...)
+	if src.LSN == 0 {
+		buf = append(buf, "null"...)
+	} else {
+		buf = strconv.AppendUint(buf, src.LSN, 10)
+	}
+	return append(buf, `,"xmin":null}`...)
+}
+
+// Schema fragments of the PostgreSQL connector that do not vary.
+const (
+	sourceSchema = `{"type":"struct","fields":[` +
+		`{"type":"string","optional":false,"field":"version"},` +
+		`{"type":"string","optional":false,"field":"connector"},` +
+		`{"type":"string","optional":false,"field":"name"},` +
+		`{"type":"int64","optional":false,"field":"ts_ms"},` +
+		`{"type":"string","optional":true,"name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"true,last,false,incremental"},"default":"false","field":"snapshot"},` +
+		`{"type":"string","optional":false,"field":"db"},` +
+		`{"type":"string","optional":true,"field":"sequence"},` +
+		`{"type":"string","optional":false,"field":"schema"},` +
+		`{"type":"string","optional":false,"field":"table"},` +
+		`{"type":"int64","optional":true,"field":"txId"},` +
+		`{"type":"int64","optional":true,"field":"lsn"},` +
+		`{"type":"int64","optional":true,"field":"xmin"}` +
+		`],"optional":false,"name":"io.debezium.connector.postgresql.Source","field":"source"}`
+	transactionSchema = `{"type":"struct","fields":[` +
+		`{"type":"string","optional":false,"field":"id"},` +
+		`{"type":"int64","optional":false,"field":"total_order"},` +
+		`{"type":"int64","optional":false,"field":"data_collection_order"}` +
+		`],"optional":true,"name":"event.block","version":1,"field":"transaction"}`
+)
+
+func appendEnvelopeSchema(buf []byte, opts EncodeOptions, ti int) []byte {
+	valueName := opts.prefix() + ".public." + tableDefs[ti].name
+	buf = append(buf, `{"type":"struct","fields":[`...)
+	for i, field := range [2]string{"before", "after"} {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, `{"type":"struct","fields":[`...)
+		buf = appendColumnSchemas(buf, opts, ti)
+		buf = append(buf, `],"optional":true,"name":`...)
+		buf = appendJSONString(buf, valueName+".Value")
+		buf = append(buf, `,"field":"`...)
+		buf = append(buf, field...)
+		buf = append(buf, `"}`...)
+	}
+	buf = append(buf, ',')
+	buf = append(buf, sourceSchema...)
+	buf = append(buf, `,{"type":"string","optional":false,"field":"op"},{"type":"int64","optional":true,"field":"ts_ms"},`...)
+	buf = append(buf, transactionSchema...)
+	buf = append(buf, `],"optional":false,"name":`...)
+	buf = appendJSONString(buf, valueName+".Envelope")
+	return append(buf, `,"version":2}`...)
+}
+
+func appendFlatSchema(buf []byte, opts EncodeOptions, ti int, withLSN bool) []byte {
+	buf = append(buf, `{"type":"struct","fields":[`...)
+	buf = appendColumnSchemas(buf, opts, ti)
+	buf = append(buf, `,{"type":"string","optional":true,"field":"__op"},{"type":"int64","optional":true,"field":"__source_ts_ms"},{"type":"string","optional":true,"field":"__source_db"},{"type":"string","optional":true,"field":"__source_table"},`...)
+	if withLSN {
+		buf = append(buf, `{"type":"int64","optional":true,"field":"__source_lsn"},`...)
+	}
+	buf = append(buf, `{"type":"string","optional":true,"field":"__deleted"}],"optional":false,"name":`...)
+	buf = appendJSONString(buf, opts.prefix()+".public."+tableDefs[ti].name+".Value")
+	return append(buf, '}')
+}
+
+func appendColumnSchemas(buf []byte, opts EncodeOptions, ti int) []byte {
+	for ci, col := range tableDefs[ti].cols {
+		if ci > 0 {
+			buf = append(buf, ',')
+		}
+		var typ, name string
+		params := ""
+		switch col.kind {
+		case ckInt, ckIntNull:
+			typ = "int32"
+		case ckText, ckTextNull:
+			typ = "string"
+		case ckMoney:
+			switch opts.Decimal {
+			case DecimalPrecise:
+				typ, name = "bytes", "org.apache.kafka.connect.data.Decimal"
+				params = `{"scale":"2","connect.decimal.precision":"10"}`
+			case DecimalString:
+				typ = "string"
+			case DecimalDouble:
+				typ = "double"
+			}
+		case ckTime:
+			switch opts.Time {
+			case TimeMicro:
+				typ, name = "int64", "io.debezium.time.MicroTimestamp"
+			case TimeMilli:
+				typ, name = "int64", "io.debezium.time.Timestamp"
+			case TimeNano:
+				typ, name = "int64", "io.debezium.time.NanoTimestamp"
+			case TimeZoned:
+				typ, name = "string", "io.debezium.time.ZonedTimestamp"
+			}
+		}
+		buf = append(buf, `{"type":"`...)
+		buf = append(buf, typ...)
+		buf = append(buf, `","optional":`...)
+		buf = strconv.AppendBool(buf, col.optional)
+		if name != "" {
+			buf = append(buf, `,"name":"`...)
+			buf = append(buf, name...)
+			buf = append(buf, `","version":1`...)
+		}
+		if params != "" {
+			buf = append(buf, `,"parameters":`...)
+			buf = append(buf, params...)
+		}
+		if col.isDefaultID {
+			buf = append(buf, `,"default":0`...)
+		}
+		buf = append(buf, `,"field":"`...)
+		buf = append(buf, col.name...)
+		buf = append(buf, `"}`...)
+	}
+	return buf
+}
+
+// appendMoney renders cents in the given decimal mode (scale 2).
+func appendMoney(buf []byte, mode DecimalMode, cents int64) []byte {
+	switch mode {
+	case DecimalString:
+		buf = append(buf, '"')
+		buf = appendCentsPlain(buf, cents)
+		return append(buf, '"')
+	case DecimalDouble:
+		return appendCentsJavaDouble(buf, cents)
+	default:
+		buf = append(buf, '"')
+		buf = appendBase64TwosComplement(buf, cents)
+		return append(buf, '"')
+	}
+}
+
+// absCents returns the magnitude of c without overflow for MinInt64.
+func absCents(c int64) (neg bool, mag uint64) {
+	if c < 0 {
+		return true, uint64(-(c + 1)) + 1
+	}
+	return false, uint64(c)
+}
+
+// appendCentsPlain renders cents as BigDecimal.toPlainString with scale 2:
+// "-12.30", "0.00".
+func appendCentsPlain(buf []byte, cents int64) []byte {
+	neg, mag := absCents(cents)
+	if neg {
+		buf = append(buf, '-')
+	}
+	buf = strconv.AppendUint(buf, mag/100, 10)
+	frac := mag % 100
+	return append(buf, '.', byte('0'+frac/10), byte('0'+frac%10))
+}
+
+// appendCentsJavaDouble renders cents/100 the way Java's Double.toString
+// prints the nearest double (what Jackson emits in decimal.handling.mode=
+// double): "12.3", "0.0", "1.2345678E7". For up to 15 significant digits the
+// shortest round-tripping form is the decimal itself, so no float is needed.
+func appendCentsJavaDouble(buf []byte, cents int64) []byte {
+	neg, mag := absCents(cents)
+	if neg {
+		buf = append(buf, '-')
+	}
+	if mag == 0 {
+		return append(buf, "0.0"...)
+	}
+	if mag < 1_000_000_000 { // below 1e7: plain notation
+		buf = strconv.AppendUint(buf, mag/100, 10)
+		buf = append(buf, '.')
+		frac := mag % 100
+		switch {
+		case frac == 0:
+			return append(buf, '0')
+		case frac%10 == 0:
+			return append(buf, byte('0'+frac/10))
+		default:
+			return append(buf, byte('0'+frac/10), byte('0'+frac%10))
+		}
+	}
+	// Computerized scientific notation: d.dddE<exp>.
+	var digits [20]byte
+	d := strconv.AppendUint(digits[:0], mag, 10)
+	exp := len(d) - 3 // value = mag * 10^-2
+	end := len(d)
+	for end > 1 && d[end-1] == '0' {
+		end--
+	}
+	buf = append(buf, d[0], '.')
+	if end == 1 {
+		buf = append(buf, '0')
+	} else {
+		buf = append(buf, d[1:end]...)
+	}
+	buf = append(buf, 'E')
+	return strconv.AppendInt(buf, int64(exp), 10)
+}
+
+const b64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+// appendBase64TwosComplement renders v as Java's BigInteger.toByteArray
+// (minimal big-endian two's complement, at least one byte), base64 with
+// padding, as Kafka Connect's Decimal does.
+func appendBase64TwosComplement(buf []byte, v int64) []byte {
+	var raw [8]byte
+	for i := 0; i < 8; i++ {
+		raw[i] = byte(uint64(v) >> (56 - 8*i))
+	}
+	start := 0
+	for start < 7 {
+		// A leading byte is redundant when it is pure sign extension of the
+		// next byte's top bit.
+		if (raw[start] == 0x00 && raw[start+1]&0x80 == 0) || (raw[start] == 0xff && raw[start+1]&0x80 != 0) {
+			start++
+			continue
+		}
+		break
+	}
+	src := raw[start:]
+	for len(src) >= 3 {
+		n := uint(src[0])<<16 | uint(src[1])<<8 | uint(src[2])
+		buf = append(buf, b64Alphabet[n>>18&63], b64Alphabet[n>>12&63], b64Alphabet[n>>6&63], b64Alphabet[n&63])
+		src = src[3:]
+	}
+	switch len(src) {
+	case 2:
+		n := uint(src[0])<<16 | uint(src[1])<<8
+		buf = append(buf, b64Alphabet[n>>18&63], b64Alphabet[n>>12&63], b64Alphabet[n>>6&63], '=')
+	case 1:
+		n := uint(src[0]) << 16
+		buf = append(buf, b64Alphabet[n>>18&63], b64Alphabet[n>>12&63], '=', '=')
+	}
+	return buf
+}
+
+// appendTime renders a TIMESTAMP (µs since the epoch, 0 = NULL).
+func appendTime(buf []byte, mode TimeMode, us int64) ([]byte, error) {
+	if us == 0 {
+		return append(buf, "null"...), nil
+	}
+	switch mode {
+	case TimeMilli:
+		return strconv.AppendInt(buf, floorDiv(us, 1000), 10), nil
+	case TimeNano:
+		const limit = (1<<63 - 1) / 1000
+		if us > limit || us < -limit {
+			return nil, fmt.Errorf("timestamp %d µs overflows int64 nanoseconds", us)
+		}
+		return strconv.AppendInt(buf, us*1000, 10), nil
+	case TimeZoned:
+		buf = append(buf, '"')
+		buf = time.UnixMicro(us).UTC().AppendFormat(buf, "2006-01-02T15:04:05.999999Z07:00")
+		return append(buf, '"'), nil
+	default:
+		return strconv.AppendInt(buf, us, 10), nil
+	}
+}
+
+// floorDiv divides rounding toward negative infinity (d > 0).
+func floorDiv(a, d int64) int64 {
+	q := a / d
+	if a%d < 0 {
+		q--
+	}
+	return q
+}
+
+// appendJSONString renders s as a JSON string. Invalid UTF-8 becomes U+FFFD,
+// as with encoding/json.
+func appendJSONString(buf []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	buf = append(buf, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			buf = append(buf, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				buf = append(buf, '\\', c)
+			case '\n':
+				buf = append(buf, '\\', 'n')
+			case '\r':
+				buf = append(buf, '\\', 'r')
+			case '\t':
+				buf = append(buf, '\\', 't')
+			default:
+				buf = append(buf, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			buf = append(buf, s[start:i]...)
+			buf = append(buf, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	buf = append(buf, s[start:]...)
+	return append(buf, '"')
+}
