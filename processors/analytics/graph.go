@@ -1,0 +1,243 @@
+// Package analytics keeps the shop's sales figures in a Goka group table,
+// from the orders and order_items change streams: daily sales, product
+// sales, customer metrics, the order status distribution and 5-minute
+// windows of order creation time, always over the current state of all
+// orders and lines.
+//
+// The graph: the two CDC inputs re-key each change by its entity onto the
+// group's loopback topic. An order's state turns each of its changes into
+// deltas for its day, customer, status and window (the old contribution
+// withdrawn, the new one added); an order line's state turns each of its
+// changes into deltas for its product and its order's item count, and an
+// order passes a change of its item count on to its window. Aggregates
+// only add up the deltas they receive.
+//
+//	orders ──decode──▶ loop o/<id> ─▶ Order ─delta─▶ loop d/<day>, c/<customer>, s/<status>, w/<window>
+//	order_items ─decode─▶ loop l/<id> ─▶ Line ─delta─▶ loop p/<product> ─▶ ProductSales
+//	                                         └─items─▶ loop o/<order> ─▶ Order ─items─▶ loop w/<window>
+//	(undecodable records ─▶ dead-letter topic)
+//
+// Exactly-once effects come from package delivery: Applied rejects the
+// connector's redeliveries at the order and line, Outbox/Replay re-emits a
+// reprocessed message's deltas identically, and Marks at every receiver of
+// deltas drops the copies.
+package analytics
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/codec"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cdcflow/cdcflow/codecs/debezium"
+	"github.com/cdcflow/cdcflow/processors/cdc"
+	"github.com/cdcflow/cdcflow/processors/delivery"
+)
+
+// Defaults of the contract.
+const (
+	DefaultGroup       goka.Group  = "analytics-service-group"
+	DefaultOrdersTopic goka.Stream = "dbserver1.public.orders"
+	DefaultItemsTopic  goka.Stream = "dbserver1.public.order_items"
+)
+
+// How many callbacks' emits an entity remembers for replay after a crash.
+// An order emits on its own changes and on every change of its lines.
+const (
+	orderOutboxKeep = 8
+	lineOutboxKeep  = 4
+)
+
+// Config configures the analytics group graph.
+type Config struct {
+	Group       goka.Group
+	OrdersTopic goka.Stream
+	ItemsTopic  goka.Stream
+	Input       *cdc.Input
+	Metrics     *Metrics // optional
+	Log         *slog.Logger
+}
+
+// Table is the group table of a group.
+func Table(group goka.Group) goka.Table { return goka.GroupTable(group) }
+
+// Define returns the group graph.
+func Define(cfg Config) *goka.GroupGraph {
+	p := &processor{cfg: cfg}
+	return goka.DefineGroup(cfg.Group,
+		cfg.Input.Edge(cfg.OrdersTopic, p.rekeyOrder),
+		cfg.Input.Edge(cfg.ItemsTopic, p.rekeyLine),
+		goka.Loop(new(codec.Bytes), p.onLoop),
+		goka.Persist(TableCodec{}),
+		cfg.Input.DeadLetterEdge(),
+	)
+}
+
+// Metrics counts the analytics' decisions.
+type Metrics struct {
+	Duplicates *prometheus.CounterVec // kind: order, line, delta
+	Deltas     *prometheus.CounterVec // kind: daily, product, customer, status, window, order
+}
+
+// NewMetrics creates and registers the analytics metrics.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "analytics_duplicates_total",
+			Help: "Changes and deltas recognised as already applied."}, []string{"kind"}),
+		Deltas: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "analytics_deltas_emitted_total",
+			Help: "Deltas sent on the loopback topic, by receiving entity."}, []string{"kind"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Duplicates, m.Deltas)
+	}
+	return m
+}
+
+type processor struct{ cfg Config }
+
+func (p *processor) rekeyOrder(ctx goka.Context, m *debezium.Message) error {
+	if m.Table != debezium.TableOrders {
+		return fmt.Errorf("orders topic carries a %q row", m.Table)
+	}
+	if m.Op != debezium.OpDelete && m.AfterOrder == nil {
+		return fmt.Errorf("order %d: op %s without a row image", m.ID, m.Op)
+	}
+	ctx.Loopback(OrderKey(m.ID), orderEvent(m))
+	return nil
+}
+
+func (p *processor) rekeyLine(ctx goka.Context, m *debezium.Message) error {
+	if m.Table != debezium.TableOrderItems {
+		return fmt.Errorf("order_items topic carries a %q row", m.Table)
+	}
+	if m.Op != debezium.OpDelete && m.AfterItem == nil {
+		return fmt.Errorf("order line %d: op %s without a row image", m.ID, m.Op)
+	}
+	ctx.Loopback(LineKey(m.ID), lineEvent(m))
+	return nil
+}
+
+func (p *processor) onLoop(ctx goka.Context, msg interface{}) {
+	b, _ := msg.([]byte)
+	ev, err := decodeEvent(b)
+	if err != nil {
+		ctx.Fail(fmt.Errorf("key %q: %w", ctx.Key(), err))
+		return
+	}
+	prefix := prefixOf(ctx.Key())
+	switch {
+	case prefix == OrderPrefix && (ev.kind == evOrder || ev.kind == evDelta):
+		p.onOrder(ctx, ev)
+	case prefix == LinePrefix && ev.kind == evLine:
+		p.onLine(ctx, ev)
+	case ev.kind == evDelta && newAggregate(ctx.Key()) != nil:
+		p.onAggregate(ctx, ev)
+	default:
+		ctx.Fail(fmt.Errorf("key %q: loop event of kind %d has no receiver", ctx.Key(), ev.kind))
+	}
+}
+
+func (p *processor) onOrder(ctx goka.Context, ev event) {
+	o, _ := ctx.Value().(*Order)
+	if o == nil {
+		o = new(Order)
+	}
+	if delivery.Replay(ctx, o.Outbox) {
+		return
+	}
+	var out deltas
+	switch ev.kind {
+	case evOrder:
+		d, ok := applyOrder(o, ev)
+		if !ok {
+			p.duplicate("order")
+			return
+		}
+		out = d
+	case evDelta:
+		if !o.Marks.Admit(ev.origin) {
+			p.duplicate("delta")
+			return
+		}
+		out = applyOrderItems(o, ev.delta)
+	}
+	p.emit(ctx, out, &o.Outbox, orderOutboxKeep)
+	ctx.SetValue(o)
+}
+
+func (p *processor) onLine(ctx goka.Context, ev event) {
+	l, _ := ctx.Value().(*Line)
+	if l == nil {
+		l = new(Line)
+	}
+	if delivery.Replay(ctx, l.Outbox) {
+		return
+	}
+	out, ok := applyLine(l, ev)
+	if !ok {
+		p.duplicate("line")
+		return
+	}
+	p.emit(ctx, out, &l.Outbox, lineOutboxKeep)
+	ctx.SetValue(l)
+}
+
+// onAggregate adds a delta to an aggregate. Aggregates emit nothing, so
+// Marks alone makes a delta count once.
+func (p *processor) onAggregate(ctx goka.Context, ev event) {
+	a, _ := ctx.Value().(aggregate)
+	if a == nil {
+		a = newAggregate(ctx.Key())
+	}
+	if !a.marks().Admit(ev.origin) {
+		p.duplicate("delta")
+		return
+	}
+	a.add(ev.delta)
+	ctx.SetValue(a)
+}
+
+// emit sends deltas on the loopback, each tagged with its origin, and
+// remembers them in box for replay.
+func (p *processor) emit(ctx goka.Context, out deltas, box *delivery.Outbox, keep int) {
+	if len(out) == 0 {
+		return
+	}
+	em := delivery.NewEmitter(ctx)
+	for _, d := range out {
+		em.Loopback(d.key, deltaEvent(em.Origin(), d.delta))
+		if p.cfg.Metrics != nil {
+			p.cfg.Metrics.Deltas.WithLabelValues(kindName(d.key)).Inc()
+		}
+	}
+	em.Record(box, keep)
+}
+
+func (p *processor) duplicate(kind string) {
+	if p.cfg.Metrics != nil {
+		p.cfg.Metrics.Duplicates.WithLabelValues(kind).Inc()
+	}
+}
+
+// kindName names the entity kind of a key for metrics.
+func kindName(key string) string {
+	switch prefixOf(key) {
+	case OrderPrefix:
+		return "order"
+	case LinePrefix:
+		return "line"
+	case DailyPrefix:
+		return "daily"
+	case ProductPrefix:
+		return "product"
+	case CustomerPrefix:
+		return "customer"
+	case StatusPrefix:
+		return "status"
+	case WindowPrefix:
+		return "window"
+	}
+	return "unknown"
+}

@@ -1,0 +1,325 @@
+package analytics
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/tester"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cdcflow/cdcflow/codecs/debezium"
+	"github.com/cdcflow/cdcflow/processors/analytics"
+	"github.com/cdcflow/cdcflow/processors/cdc"
+	"github.com/cdcflow/cdcflow/views/httpapi"
+)
+
+// mapTable is a Table over a map, iterated in key order like LevelDB.
+type mapTable map[string]interface{}
+
+func (m mapTable) Get(key string) (interface{}, error) { return m[key], nil }
+
+func (m mapTable) Iterator() (goka.Iterator, error) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return &mapIter{m: m, keys: keys, i: -1}, nil
+}
+
+type mapIter struct {
+	m    mapTable
+	keys []string
+	i    int
+}
+
+func (it *mapIter) Next() bool                  { it.i++; return it.i < len(it.keys) }
+func (it *mapIter) Err() error                  { return nil }
+func (it *mapIter) Key() string                 { return it.keys[it.i] }
+func (it *mapIter) Value() (interface{}, error) { return it.m[it.keys[it.i]], nil }
+func (it *mapIter) Release()                    {}
+func (it *mapIter) Seek(string) bool            { return false }
+
+var now = time.Date(2025, 1, 15, 12, 5, 0, 0, time.UTC)
+
+// shop is a table with every kind of entity, including aggregates whose
+// orders are all gone.
+func shop() mapTable {
+	w1005 := time.Date(2025, 1, 15, 10, 5, 0, 0, time.UTC).Unix()
+	w1010 := time.Date(2025, 1, 15, 10, 10, 0, 0, time.UTC).Unix()
+	w0900 := time.Date(2025, 1, 16, 9, 0, 0, 0, time.UTC).Unix()
+	return mapTable{
+		"o/1":                   &analytics.Order{Live: true, CustomerID: 7, TotalCents: 129999, Status: "shipped"},
+		"l/1":                   &analytics.Line{Live: true, OrderID: 1, ProductID: 3, Quantity: 1, PriceCents: 129999},
+		"d/2025-01-15":          &analytics.Daily{TotalCents: 130999, OrderCount: 2},
+		"d/2025-01-16":          &analytics.Daily{TotalCents: 50, OrderCount: 1},
+		"d/2025-01-14":          &analytics.Daily{}, // its orders were deleted
+		"p/3":                   &analytics.ProductSales{QuantitySold: 1, RevenueCents: 129999, LiveLines: 1},
+		"p/4":                   &analytics.ProductSales{QuantitySold: 2, RevenueCents: 1000, LiveLines: 1},
+		"p/12":                  &analytics.ProductSales{QuantitySold: 5, RevenueCents: 1000, LiveLines: 2},
+		"p/5":                   &analytics.ProductSales{},
+		"c/7":                   &analytics.Customer{OrderCount: 1, TotalSpentCents: 129999},
+		"c/8":                   &analytics.Customer{OrderCount: 2, TotalSpentCents: 1050},
+		"c/9":                   &analytics.Customer{},
+		"s/shipped":             &analytics.Status{Count: 1},
+		"s/pending":             &analytics.Status{Count: 2},
+		"s/cancelled":           &analytics.Status{},
+		fmt.Sprint("w/", w1005): &analytics.Window{Orders: 2, RevenueCents: 130999, ItemsSold: 3},
+		fmt.Sprint("w/", w1010): &analytics.Window{},
+		fmt.Sprint("w/", w0900): &analytics.Window{Orders: 1, RevenueCents: 50},
+	}
+}
+
+func marshal(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestReportsGoldenShape(t *testing.T) {
+	s, err := Read(shop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := map[string]string{
+		DailySales: `{"report_type":"daily_sales","generated_at":"2025-01-15T12:05:00.000Z","data":{` +
+			`"2025-01-15":{"total_amount":1309.99,"order_count":2},"2025-01-16":{"total_amount":0.50,"order_count":1}}}`,
+		ProductSales: `{"report_type":"product_sales","generated_at":"2025-01-15T12:05:00.000Z","data":{` +
+			`"3":{"quantity_sold":1,"total_revenue":1299.99},"4":{"quantity_sold":2,"total_revenue":10.00},` +
+			`"12":{"quantity_sold":5,"total_revenue":10.00}}}`,
+		CustomerMetrics: `{"report_type":"customer_metrics","generated_at":"2025-01-15T12:05:00.000Z","data":{` +
+			`"7":{"order_count":1,"total_spent":1299.99},"8":{"order_count":2,"total_spent":10.50}}}`,
+		OrderStatus: `{"report_type":"order_status","generated_at":"2025-01-15T12:05:00.000Z","data":{"pending":2,"shipped":1}}`,
+		Summary: `{"report_type":"summary","generated_at":"2025-01-15T12:05:00.000Z","metrics":{` +
+			`"total_orders":3,"total_revenue":1310.49,"unique_customers":2,"unique_products_sold":3,` +
+			`"order_status_breakdown":{"pending":2,"shipped":1}}}`,
+	}
+	for _, name := range ReportNames() {
+		rep, err := s.Report(name, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := marshal(t, rep); got != golden[name] {
+			t.Errorf("%s:\n got %s\nwant %s", name, got, golden[name])
+		}
+	}
+	if _, err := s.Report("windows", now); err == nil {
+		t.Error("an unknown report name should fail")
+	}
+
+	// Windows: every window is in the snapshot (so a sink can overwrite a
+	// window emptied by deletes), only non-empty ones are listed per day.
+	if len(s.Windows) != 3 {
+		t.Fatalf("snapshot windows %+v, want 3", s.Windows)
+	}
+	got := marshal(t, s.WindowsOn("2025-01-15"))
+	want := `[{"window_start":"2025-01-15T10:05:00Z","window_end":"2025-01-15T10:10:00Z","orders":2,"revenue":1309.99,"items_sold":3}]`
+	if got != want {
+		t.Errorf("windows:\n got %s\nwant %s", got, want)
+	}
+	if got := marshal(t, s.WindowsOn("2025-01-17")); got != `[]` {
+		t.Errorf("windows of an empty day: %s", got)
+	}
+}
+
+func TestEmptyTableGivesEmptyObjects(t *testing.T) {
+	s, err := Read(mapTable{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := marshal(t, s.DailySalesReport(now)); !strings.HasSuffix(got, `"data":{}}`) {
+		t.Errorf("empty daily sales: %s", got)
+	}
+	want := `"metrics":{"total_orders":0,"total_revenue":0.00,"unique_customers":0,"unique_products_sold":0,"order_status_breakdown":{}}}`
+	if got := marshal(t, s.SummaryReport(now)); !strings.HasSuffix(got, want) {
+		t.Errorf("empty summary: %s", got)
+	}
+}
+
+func TestMalformedKeyIsAnError(t *testing.T) {
+	if _, err := Read(mapTable{"p/x": &analytics.ProductSales{QuantitySold: 1}}); err == nil {
+		t.Fatal("a product key without an id should fail the read")
+	}
+}
+
+// testerTable runs the analytics processor and a view of its table in
+// Goka's tester.
+func testerTable(t *testing.T) (*tester.Tester, *goka.View) {
+	t.Helper()
+	const group goka.Group = "analytics-view-test"
+	tt := tester.New(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	graph := analytics.Define(analytics.Config{
+		Group: group, OrdersTopic: analytics.DefaultOrdersTopic, ItemsTopic: analytics.DefaultItemsTopic, Log: log,
+		Input: &cdc.Input{Service: "analytics-service", DLQTopic: "analytics-service-dlq", Log: log,
+			Decoder: debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: 2})},
+	})
+	proc, err := goka.NewProcessor(nil, graph, goka.WithTester(tt), goka.WithNilHandling(goka.NilProcess))
+	if err != nil {
+		t.Fatal(err)
+	}
+	view, err := goka.NewView(nil, analytics.Table(group), analytics.TableCodec{}, goka.WithViewTester(tt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 2)
+	go func() { done <- proc.Run(ctx) }()
+	go func() { done <- view.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		for range 2 {
+			if err := <-done; err != nil {
+				t.Errorf("run: %v", err)
+			}
+		}
+	})
+	return tt, view
+}
+
+func send(t *testing.T, tt *tester.Tester, table string, op debezium.Op, id int64, before, after any, lsn uint64) {
+	t.Helper()
+	topic, key, value, err := debezium.Encode(debezium.EncodeOptions{Format: debezium.FormatEnvelope}, table, op, id, before, after,
+		debezium.Source{LSN: lsn, TsMs: now.UnixMilli()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt.Consume(topic, string(key), value)
+}
+
+func TestTop100FromTheProcessor(t *testing.T) {
+	tt, view := testerTable(t)
+	created := now.Add(-time.Hour).UnixMicro()
+	lsn := uint64(100)
+	// 150 products and customers: product p sells one unit at p×10 cents,
+	// except that products 141..150 all tie at 1000.00 with product 1's
+	// revenue made largest; customer c spends like product c.
+	revenue := func(p int64) int64 {
+		switch {
+		case p == 1:
+			return 1_000_000
+		case p > 140:
+			return 100_000
+		}
+		return p * 10
+	}
+	for p := int64(1); p <= 150; p++ {
+		lsn++
+		send(t, tt, "orders", debezium.OpCreate, p, nil,
+			&debezium.Order{ID: p, CustomerID: p, TotalCents: revenue(p), Status: "pending", CreatedAt: created}, lsn)
+		lsn++
+		send(t, tt, "order_items", debezium.OpCreate, p, nil,
+			&debezium.OrderItem{ID: p, OrderID: p, ProductID: p, Quantity: 1, PriceCents: revenue(p), CreatedAt: created}, lsn)
+	}
+	// Customer 2's order is cancelled by deleting it; product 2's line too.
+	lsn++
+	send(t, tt, "orders", debezium.OpDelete, 2, &debezium.Order{ID: 2, CustomerID: 2, TotalCents: 20, Status: "pending", CreatedAt: created}, nil, lsn)
+	lsn++
+	send(t, tt, "order_items", debezium.OpDelete, 2, &debezium.OrderItem{ID: 2, OrderID: 2, ProductID: 2, Quantity: 1, PriceCents: 20, CreatedAt: created}, nil, lsn)
+
+	s, err := Read(view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Expected ranking: 1, then 141..150 (tie, id asc), then 140 down to 3.
+	var want []string
+	want = append(want, "1")
+	for p := 141; p <= 150; p++ {
+		want = append(want, fmt.Sprint(p))
+	}
+	for p := 140; len(want) < TopN; p-- {
+		want = append(want, fmt.Sprint(p))
+	}
+	for _, rep := range []Report{s.ProductSalesReport(now), s.CustomerMetricsReport(now)} {
+		var got []string
+		for _, m := range rep.Data {
+			got = append(got, m.Key)
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%s ranking:\n got %v\nwant %v", rep.ReportType, got, want)
+		}
+		// The JSON keeps the ranking's order.
+		js := marshal(t, rep)
+		if i, j := strings.Index(js, `"141":`), strings.Index(js, `"142":`); i < 0 || j < i {
+			t.Errorf("%s: JSON out of ranking order: %s", rep.ReportType, js[:200])
+		}
+	}
+	sum := s.SummaryReport(now).Metrics
+	if sum.TotalOrders != 149 || sum.UniqueCustomers != 149 || sum.UniqueProductsSold != 149 {
+		t.Errorf("summary %+v, want 149 orders, customers and products", sum)
+	}
+	var total int64
+	for p := int64(1); p <= 150; p++ {
+		if p != 2 {
+			total += revenue(p)
+		}
+	}
+	if want := fmt.Sprintf("%d.%02d", total/100, total%100); string(sum.TotalRevenue) != want {
+		t.Errorf("total revenue %s, want %s", sum.TotalRevenue, want)
+	}
+	if ws := s.WindowsOn(now.Format("2006-01-02")); len(ws) != 1 || ws[0].Orders != 149 || ws[0].ItemsSold != 149 {
+		t.Errorf("windows %+v, want one window with 149 orders and items", ws)
+	}
+}
+
+func TestRoutes(t *testing.T) {
+	srv := httpapi.New(prometheus.NewRegistry())
+	Routes(srv, shop())
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	get := func(path string) (int, map[string]any) {
+		t.Helper()
+		resp, err := http.Get(hs.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		return resp.StatusCode, body
+	}
+	for _, name := range ReportNames() {
+		code, body := get("/v1/reports/" + name)
+		if code != http.StatusOK || body["report_type"] != name {
+			t.Errorf("%s: %d %v", name, code, body)
+		}
+		if _, ok := body["generated_at"].(string); !ok {
+			t.Errorf("%s: no generated_at: %v", name, body)
+		}
+		field := "data"
+		if name == Summary {
+			field = "metrics"
+		}
+		if _, ok := body[field].(map[string]any); !ok {
+			t.Errorf("%s: no %s object: %v", name, field, body)
+		}
+	}
+	if code, _ := get("/v1/reports/top_sellers"); code != http.StatusNotFound {
+		t.Errorf("unknown report: %d, want 404", code)
+	}
+	code, body := get("/v1/reports/windows?date=2025-01-15")
+	if data, _ := body["data"].([]any); code != http.StatusOK || len(data) != 1 || body["date"] != "2025-01-15" {
+		t.Errorf("windows: %d %v", code, body)
+	}
+	if code, _ := get("/v1/reports/windows?date=15.01.2025"); code != http.StatusBadRequest {
+		t.Errorf("malformed date: %d, want 400", code)
+	}
+	if code, _ := get("/v1/reports/windows"); code != http.StatusBadRequest {
+		t.Errorf("missing date: %d, want 400", code)
+	}
+}
