@@ -1,0 +1,170 @@
+package search
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/cdcflow/cdcflow/codecs/debezium"
+	"github.com/cdcflow/cdcflow/codecs/state"
+	"github.com/cdcflow/cdcflow/processors/delivery"
+)
+
+// Key is the table key of a product's search document: the product id as a
+// plain decimal string ("123"). The group table holds one kind of entity, so
+// no prefix is needed.
+func Key(id int64) string { return strconv.FormatInt(id, 10) }
+
+// ParseKey returns the product id of a table key; false for a key that is
+// not a positive decimal id.
+func ParseKey(key string) (int64, bool) {
+	id, err := strconv.ParseInt(key, 10, 64)
+	if err != nil || id <= 0 || Key(id) != key {
+		return 0, false
+	}
+	return id, true
+}
+
+// Doc is the search document of one product: the latest row version of the
+// product as of its commit position. A deleted product keeps a tombstone
+// (Deleted, Applied) so that a redelivered older version is rejected.
+// Tokens are not stored: they are derived from Name and Description (see
+// Tokens).
+type Doc struct {
+	Rev     uint64 // incremented on every applied change; orders the mirror's writes
+	Applied delivery.Applied
+	Live    bool // a version was seen and the product is not deleted
+	Deleted bool
+
+	Name        string
+	Description string
+	PriceCents  int64
+	Stock       int64 // stock_quantity of the latest version
+	CDCTsMs     int64 // source time (commit, ms) of the latest change applied
+}
+
+// docVersion is the first byte of an encoded Doc: the encoding's version.
+const docVersion byte = 1
+
+// MarshalState implements the state encoding.
+func (d *Doc) MarshalState(w *state.Writer) {
+	w.Byte(docVersion)
+	w.Uvarint(d.Rev)
+	d.Applied.MarshalState(w)
+	w.Bool(d.Live)
+	w.Bool(d.Deleted)
+	w.String(d.Name)
+	w.String(d.Description)
+	w.Varint(d.PriceCents)
+	w.Varint(d.Stock)
+	w.Varint(d.CDCTsMs)
+}
+
+// UnmarshalState implements the state encoding.
+func (d *Doc) UnmarshalState(r *state.Reader) error {
+	if v := r.Byte(); r.Err() == nil && v != docVersion {
+		return fmt.Errorf("search: doc state has version %d, want %d", v, docVersion)
+	}
+	d.Rev = r.Uvarint()
+	if err := d.Applied.UnmarshalState(r); err != nil {
+		return err
+	}
+	d.Live = r.Bool()
+	d.Deleted = r.Bool()
+	d.Name = r.String()
+	d.Description = r.String()
+	d.PriceCents = r.Varint()
+	d.Stock = r.Varint()
+	d.CDCTsMs = r.Varint()
+	return r.Err()
+}
+
+// DocCodec is the goka.Codec of the group table: it encodes *Doc (or Doc)
+// and decodes to *Doc.
+type DocCodec struct{}
+
+// Encode implements goka.Codec.
+func (DocCodec) Encode(v interface{}) ([]byte, error) {
+	b, err := state.Codec[Doc, *Doc]{}.Encode(v)
+	if err != nil {
+		return nil, fmt.Errorf("search doc codec: %w", err)
+	}
+	return b, nil
+}
+
+// Decode implements goka.Codec. It returns *Doc.
+func (DocCodec) Decode(data []byte) (interface{}, error) {
+	if len(data) == 0 {
+		return nil, fmt.Errorf("search doc codec: empty value")
+	}
+	v, err := state.Codec[Doc, *Doc]{}.Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("search doc codec: %w", err)
+	}
+	return v, nil
+}
+
+// DecodeDoc decodes a table value.
+func DecodeDoc(data []byte) (*Doc, error) {
+	v, err := DocCodec{}.Decode(data)
+	if err != nil {
+		return nil, err
+	}
+	return v.(*Doc), nil
+}
+
+// Loop events: a product row change re-keyed by product id.
+const evVersion byte = 1
+
+// event is the decoded form of a loopback message.
+type event struct {
+	op  debezium.Op
+	pos debezium.Position
+	row debezium.Product
+	fp  uint64 // identifies the change among those sharing its timestamp
+}
+
+// changeEvent encodes a decoded product change for the loopback topic: the
+// operation, commit position and the row image that matters (after for
+// r/c/u, before for d).
+func changeEvent(m *debezium.Message) []byte {
+	w := state.NewWriter(make([]byte, 0, 128))
+	w.Byte(evVersion)
+	w.Byte(byte(m.Op))
+	delivery.MarshalPosition(w, m.Pos)
+	row := m.AfterProduct
+	if m.Op == debezium.OpDelete {
+		row = m.BeforeProduct
+	}
+	if row == nil {
+		row = &debezium.Product{ID: m.ID}
+	}
+	w.Varint(row.ID)
+	w.String(row.Name)
+	w.String(row.Description)
+	w.Varint(row.PriceCents)
+	w.Varint(row.StockQuantity)
+	w.Varint(row.CreatedAt)
+	w.Varint(row.UpdatedAt)
+	return w.Bytes()
+}
+
+func decodeEvent(b []byte) (event, error) {
+	r := state.NewReader(b)
+	if v := r.Byte(); r.Err() == nil && v != evVersion {
+		return event{}, fmt.Errorf("search: loop event has version %d, want %d", v, evVersion)
+	}
+	ev := event{op: debezium.Op(r.Byte()), pos: delivery.UnmarshalPosition(r)}
+	start := len(b) - r.Remaining()
+	ev.row = debezium.Product{ID: r.Varint(), Name: r.String(), Description: r.String(),
+		PriceCents: r.Varint(), StockQuantity: r.Varint(), CreatedAt: r.Varint(), UpdatedAt: r.Varint()}
+	if err := r.Done(); err != nil {
+		return event{}, fmt.Errorf("search: loop event: %w", err)
+	}
+	switch ev.op {
+	case debezium.OpRead, debezium.OpCreate, debezium.OpUpdate, debezium.OpDelete:
+	default:
+		return event{}, fmt.Errorf("search: loop event has op %q", ev.op.String())
+	}
+	ev.fp = delivery.Fingerprint(ev.op, b[start:])
+	return ev, nil
+}
