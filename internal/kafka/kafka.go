@@ -11,8 +11,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -33,6 +35,7 @@ type Settings struct {
 	Sarama      *sarama.Config
 	TopicConfig *goka.TopicManagerConfig
 	Storage     storage.Builder
+	Log         *slog.Logger // Goka's own log lines; nil keeps Goka's default
 }
 
 // New builds the settings. With memory true the tables are kept in memory
@@ -117,6 +120,9 @@ func (s *Settings) ProcessorOptions(extra ...goka.ProcessorOption) []goka.Proces
 		goka.WithStorageBuilder(s.Storage),
 		goka.WithNilHandling(goka.NilProcess), // tombstones reach the input edge to be counted
 	}
+	if s.Log != nil {
+		opts = append(opts, goka.WithLogger(Logger{s.Log.With("component", "goka")}))
+	}
 	return append(opts, extra...)
 }
 
@@ -128,6 +134,9 @@ func (s *Settings) ViewOptions(extra ...goka.ViewOption) []goka.ViewOption {
 		goka.WithViewTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(s.Sarama, s.TopicConfig)),
 		goka.WithViewStorageBuilder(s.Storage),
 		goka.WithViewAutoReconnect(),
+	}
+	if s.Log != nil {
+		opts = append(opts, goka.WithViewLogger(Logger{s.Log.With("component", "goka")}))
 	}
 	return append(opts, extra...)
 }
@@ -159,3 +168,39 @@ func (c *scramClient) Begin(user, password, authzID string) error {
 
 func (c *scramClient) Step(challenge string) (string, error) { return c.conv.Step(challenge) }
 func (c *scramClient) Done() bool                            { return c.conv.Done() }
+
+// EnsureStreams creates the output topics a service writes (alerts,
+// dead letters) when they are missing, with as many partitions as like, a
+// topic the service reads. Where the cluster forbids creating topics they
+// must exist beforehand; the error names the topic.
+func (s *Settings) EnsureStreams(like string, topics ...string) error {
+	tm, err := goka.NewTopicManager(s.Brokers, s.Sarama, s.TopicConfig)
+	if err != nil {
+		return fmt.Errorf("topic manager: %w", err)
+	}
+	defer tm.Close()
+	parts, err := tm.Partitions(like)
+	if err != nil {
+		return fmt.Errorf("partitions of %s: %w", like, err)
+	}
+	for _, t := range topics {
+		if err := tm.EnsureStreamExists(t, len(parts)); err != nil {
+			return fmt.Errorf("ensure topic %s exists: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// Logger adapts slog to Goka's and Sarama's logger interface.
+type Logger struct{ Log *slog.Logger }
+
+// Print implements goka.Logger.
+func (l Logger) Print(v ...interface{}) { l.Log.Info(strings.TrimSpace(fmt.Sprint(v...))) }
+
+// Println implements goka.Logger.
+func (l Logger) Println(v ...interface{}) { l.Log.Info(strings.TrimSpace(fmt.Sprintln(v...))) }
+
+// Printf implements goka.Logger.
+func (l Logger) Printf(format string, v ...interface{}) {
+	l.Log.Info(strings.TrimSpace(fmt.Sprintf(format, v...)))
+}

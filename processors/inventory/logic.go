@@ -98,6 +98,10 @@ func applyProductChange(p *Product, ev event) (ok, overflow bool) {
 		}
 	}
 	p.Pending = kept
+	// The state reflects the version and the deltas committed after it.
+	for _, d := range p.Pending {
+		p.CDCTsMs = max(p.CDCTsMs, d.Pos.TsMs)
+	}
 	return true, overflow
 }
 

@@ -1,0 +1,69 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/lovoo/goka"
+
+	"github.com/cdcflow/cdcflow/internal/config"
+	"github.com/cdcflow/cdcflow/processors/search"
+	"github.com/cdcflow/cdcflow/sinks/dynamo"
+	"github.com/cdcflow/cdcflow/sinks/mirror"
+	"github.com/cdcflow/cdcflow/views/httpapi"
+	searchviews "github.com/cdcflow/cdcflow/views/search"
+)
+
+// Search builds the search-indexer: its processor, a view feeding the
+// in-memory search index, and (with a DynamoDB client) the mirror to
+// DYNAMODB_TABLE.
+func Search(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Server) (*Unit, error) {
+	name := cfg.Service.Name
+	group := goka.Group(cfg.GroupID)
+	u := &Unit{Name: name}
+	if err := d.Kafka.EnsureStreams(cfg.Topics[0], cfg.DLQTopic); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	graph := search.Define(search.Config{
+		Group:         group,
+		ProductsTopic: goka.Stream(cfg.Topics[0]),
+		Input:         NewInput(cfg, d),
+		Metrics:       search.NewMetrics(d.Registry),
+		Log:           d.Log,
+	})
+	proc, part, err := ProcessorPart(name+"/processor", d, graph)
+	if err != nil {
+		return nil, err
+	}
+	u.Parts = append(u.Parts, part)
+	srv.Ready(name+"/processor", Recovered("group table", proc))
+
+	ix := searchviews.New(d.Log)
+	view, part, err := ViewPart(name+"/view", d, search.Table(group), search.DocCodec{}, ix.ViewOptions(d.Kafka.Storage)...)
+	if err != nil {
+		return nil, err
+	}
+	u.Parts = append(u.Parts, part)
+	srv.Ready(name+"/view", Recovered("search index", view))
+	searchviews.Routes(srv, ix)
+
+	if d.Dynamo != nil {
+		if err := dynamo.EnsureTable(ctx, d.Dynamo, mirror.SearchTable(cfg.DynamoTable)); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		w, err := dynamo.NewWriter(d.Dynamo, dynamo.Options{Table: cfg.DynamoTable, Name: "search", Registerer: d.Registry, Logger: d.Log})
+		if err != nil {
+			return nil, fmt.Errorf("%s: dynamodb writer: %w", name, err)
+		}
+		parts, err := mirrorParts(name, d, mirror.Config{
+			Group: group + "-dynamodb", Table: search.Table(group), Codec: search.DocCodec{},
+			Writer: w, Item: mirror.SearchItem, Latest: view.Get, CDCTime: mirror.SearchCDCTime,
+			Registerer: d.Registry, Log: d.Log,
+		}, view, srv)
+		if err != nil {
+			return nil, err
+		}
+		u.Parts = append(u.Parts, parts...)
+	}
+	return u, nil
+}

@@ -1,0 +1,247 @@
+// Package mirror copies a Goka group table to DynamoDB. It is a Goka group
+// of its own reading the table's changelog, so its progress is committed in
+// Kafka and its partitions are balanced across instances like any processor.
+//
+// Per key it writes the newest state it knows: the changelog message, or the
+// service's view of the table when that is newer (by the state's revision).
+// After a restart the replayed changelog therefore never moves an item back
+// to an older state. Writes are coalesced per key and batched; a message's
+// offset is committed only after DynamoDB has its key's state (Goka's
+// DeferCommit with ordered commits), so a crash loses nothing. DynamoDB being
+// slow or down only makes the mirror fall behind: the group tables go on.
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/lovoo/goka"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cdcflow/cdcflow/sinks/dynamo"
+)
+
+// Writer makes items durable in DynamoDB.
+type Writer interface {
+	Write(ctx context.Context, items []dynamo.Item) error
+	Healthy() bool
+}
+
+// Config configures a mirror.
+type Config struct {
+	Group  goka.Group // the mirror's own group, e.g. inventory-service-group-dynamodb
+	Table  goka.Table // the group table to mirror
+	Codec  goka.Codec // the table's codec
+	Writer Writer
+	// Item maps a table entry to its DynamoDB item; false when the entry is
+	// not mirrored (for example an order line in the inventory table).
+	Item func(key string, value interface{}) (dynamo.Item, bool)
+	// Latest returns the current value of key in the service's view of the
+	// table, or nil when unknown.
+	Latest func(key string) (interface{}, error)
+	// CDCTime returns the commit time (Unix ms) of the change behind an item,
+	// for the lag metric; optional.
+	CDCTime func(value interface{}) int64
+
+	FlushInterval time.Duration // default 100ms
+	MaxPending    int           // messages awaiting a write before callbacks block; default 20000
+	Registerer    prometheus.Registerer
+	Log           *slog.Logger
+}
+
+// Mirror is a running table-to-DynamoDB copy.
+type Mirror struct {
+	cfg Config
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	items   map[string]dynamo.Item
+	cdcMs   map[string]int64
+	commits []func(error)
+	closed  bool
+
+	lastOK  time.Time
+	lastErr error
+
+	lag     prometheus.Gauge
+	pending prometheus.Gauge
+	written prometheus.Counter
+}
+
+// New creates a mirror; register its Graph with a Goka processor and call Run.
+func New(cfg Config) *Mirror {
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = 100 * time.Millisecond
+	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = 20000
+	}
+	labels := prometheus.Labels{"table": string(cfg.Table)}
+	m := &Mirror{
+		cfg: cfg, items: map[string]dynamo.Item{}, cdcMs: map[string]int64{}, lastOK: time.Now(),
+		lag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "mirror_lag_seconds", ConstLabels: labels,
+			Help: "Seconds between the commit of the newest change written to DynamoDB and its write."}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "mirror_pending_keys", ConstLabels: labels,
+			Help: "Keys changed in the table and not yet written to DynamoDB."}),
+		written: prometheus.NewCounter(prometheus.CounterOpts{Name: "mirror_items_written_total", ConstLabels: labels,
+			Help: "Coalesced items written to DynamoDB."}),
+	}
+	m.cond = sync.NewCond(&m.mu)
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(m.lag, m.pending, m.written)
+	}
+	return m
+}
+
+// Graph is the mirror's group graph: one input, the table's changelog.
+func (m *Mirror) Graph() *goka.GroupGraph {
+	return goka.DefineGroup(m.cfg.Group, goka.Input(goka.Stream(m.cfg.Table), m.cfg.Codec, m.onUpdate))
+}
+
+func (m *Mirror) onUpdate(ctx goka.Context, msg interface{}) {
+	key := ctx.Key()
+	item, ok := m.cfg.Item(key, msg)
+	value := msg
+	if m.cfg.Latest != nil {
+		if cur, err := m.cfg.Latest(key); err == nil && cur != nil {
+			if newer, ok2 := m.cfg.Item(key, cur); ok2 && (!ok || newer.Rev > item.Rev) {
+				item, ok, value = newer, true, cur
+			}
+		}
+	}
+	if !ok {
+		return
+	}
+	done := ctx.DeferCommit()
+	m.mu.Lock()
+	for len(m.commits) >= m.cfg.MaxPending && !m.closed {
+		m.cond.Wait()
+	}
+	if m.closed {
+		m.mu.Unlock()
+		done(errors.New("mirror stopped"))
+		return
+	}
+	if old, ok := m.items[key]; !ok || item.Rev >= old.Rev {
+		m.items[key] = item
+		if m.cfg.CDCTime != nil {
+			m.cdcMs[key] = m.cfg.CDCTime(value)
+		}
+	}
+	m.commits = append(m.commits, done)
+	m.mu.Unlock()
+}
+
+// Run writes the coalesced changes until ctx is done, then makes one last
+// attempt (bounded by drain) to write what is pending.
+func (m *Mirror) Run(ctx context.Context, drain time.Duration) error {
+	t := time.NewTicker(m.cfg.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			dctx, cancel := context.WithTimeout(context.Background(), drain)
+			err := m.flush(dctx)
+			cancel()
+			m.mu.Lock()
+			m.closed = true
+			rest := m.commits
+			m.commits = nil
+			m.cond.Broadcast()
+			m.mu.Unlock()
+			for _, c := range rest {
+				c(errors.New("mirror stopped before writing"))
+			}
+			if err != nil {
+				return fmt.Errorf("mirror %s: final flush: %w", m.cfg.Table, err)
+			}
+			return nil
+		case <-t.C:
+			if err := m.flush(ctx); err != nil && ctx.Err() == nil {
+				m.cfg.Log.Warn("dynamodb mirror write failed; will retry", "table", m.cfg.Table, "error", err)
+			}
+		}
+	}
+}
+
+// flush writes everything pending, retrying until it succeeds or ctx ends.
+func (m *Mirror) flush(ctx context.Context) error {
+	m.mu.Lock()
+	if len(m.commits) == 0 && len(m.items) == 0 {
+		m.mu.Unlock()
+		return nil
+	}
+	items := make([]dynamo.Item, 0, len(m.items))
+	var newest int64
+	for k, it := range m.items {
+		items = append(items, it)
+		if ms := m.cdcMs[k]; ms > newest {
+			newest = ms
+		}
+	}
+	commits := m.commits
+	m.items, m.cdcMs, m.commits = map[string]dynamo.Item{}, map[string]int64{}, nil
+	m.pending.Set(float64(len(items)))
+	m.cond.Broadcast()
+	m.mu.Unlock()
+
+	backoff := 100 * time.Millisecond
+	for {
+		err := m.cfg.Writer.Write(ctx, items)
+		if err == nil {
+			break
+		}
+		m.mu.Lock()
+		m.lastErr = err
+		m.mu.Unlock()
+		if ctx.Err() != nil {
+			// Put them back for the final attempt or the next run.
+			m.mu.Lock()
+			for _, it := range items {
+				if old, ok := m.items[it.Key]; !ok || it.Rev > old.Rev {
+					m.items[it.Key] = it
+				}
+			}
+			m.commits = append(commits, m.commits...)
+			m.mu.Unlock()
+			return err
+		}
+		m.cfg.Log.Warn("dynamodb mirror write failed; retrying", "table", m.cfg.Table, "items", len(items), "error", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		if backoff < 5*time.Second {
+			backoff *= 2
+		}
+	}
+	for _, c := range commits {
+		c(nil)
+	}
+	m.written.Add(float64(len(items)))
+	m.mu.Lock()
+	m.lastOK, m.lastErr = time.Now(), nil
+	m.mu.Unlock()
+	m.pending.Set(0)
+	if newest > 0 {
+		m.lag.Set(time.Since(time.UnixMilli(newest)).Seconds())
+	}
+	return nil
+}
+
+// Health reports whether the mirror keeps up; detail says why not.
+func (m *Mirror) Health() (ok bool, detail string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.cfg.Writer.Healthy() {
+		return false, "dynamodb circuit breaker open"
+	}
+	if m.lastErr != nil {
+		return false, "dynamodb writes failing: " + m.lastErr.Error()
+	}
+	return true, "ok"
+}
