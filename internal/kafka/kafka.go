@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"hash"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -113,9 +114,9 @@ func New(cfg config.Config, memory bool) (*Settings, error) {
 func (s *Settings) ProcessorOptions(extra ...goka.ProcessorOption) []goka.ProcessorOption {
 	opts := []goka.ProcessorOption{
 		goka.WithClientID(s.Sarama.ClientID),
-		goka.WithConsumerGroupBuilder(OrderedCommits(goka.ConsumerGroupBuilderWithConfig(s.Sarama))),
-		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(s.Sarama)),
-		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(s.Sarama)),
+		goka.WithConsumerGroupBuilder(OrderedCommits(s.consumerGroupBuilder())),
+		goka.WithConsumerSaramaBuilder(s.consumerBuilder()),
+		goka.WithProducerBuilder(s.producerBuilder()),
 		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(s.Sarama, s.TopicConfig)),
 		goka.WithStorageBuilder(s.Storage),
 		goka.WithNilHandling(goka.NilProcess), // tombstones reach the input edge to be counted
@@ -130,7 +131,7 @@ func (s *Settings) ProcessorOptions(extra ...goka.ProcessorOption) []goka.Proces
 func (s *Settings) ViewOptions(extra ...goka.ViewOption) []goka.ViewOption {
 	opts := []goka.ViewOption{
 		goka.WithViewClientID(s.Sarama.ClientID + "-view"),
-		goka.WithViewConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(s.Sarama)),
+		goka.WithViewConsumerSaramaBuilder(s.consumerBuilder()),
 		goka.WithViewTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(s.Sarama, s.TopicConfig)),
 		goka.WithViewStorageBuilder(s.Storage),
 		goka.WithViewAutoReconnect(),
@@ -145,10 +146,40 @@ func (s *Settings) ViewOptions(extra ...goka.ViewOption) []goka.ViewOption {
 func (s *Settings) EmitterOptions(extra ...goka.EmitterOption) []goka.EmitterOption {
 	opts := []goka.EmitterOption{
 		goka.WithEmitterClientID(s.Sarama.ClientID + "-emitter"),
-		goka.WithEmitterProducerBuilder(goka.ProducerBuilderWithConfig(s.Sarama)),
+		goka.WithEmitterProducerBuilder(s.producerBuilder()),
 		goka.WithEmitterTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(s.Sarama, s.TopicConfig)),
 	}
 	return append(opts, extra...)
+}
+
+// Goka's own ...WithConfig builders write the client id and partitioner
+// into the config they were given on every call; with processors and views
+// built concurrently from one config that is a data race. These copy it.
+
+func (s *Settings) config(clientID string) *sarama.Config {
+	c := *s.Sarama
+	c.ClientID = clientID
+	return &c
+}
+
+func (s *Settings) producerBuilder() goka.ProducerBuilder {
+	return func(brokers []string, clientID string, hasher func() hash.Hash32) (goka.Producer, error) {
+		c := s.config(clientID)
+		c.Producer.Partitioner = sarama.NewCustomHashPartitioner(hasher)
+		return goka.NewProducer(brokers, c)
+	}
+}
+
+func (s *Settings) consumerGroupBuilder() goka.ConsumerGroupBuilder {
+	return func(brokers []string, group, clientID string) (sarama.ConsumerGroup, error) {
+		return sarama.NewConsumerGroup(brokers, group, s.config(clientID))
+	}
+}
+
+func (s *Settings) consumerBuilder() goka.SaramaConsumerBuilder {
+	return func(brokers []string, clientID string) (sarama.Consumer, error) {
+		return sarama.NewConsumer(brokers, s.config(clientID))
+	}
 }
 
 // scramClient adapts xdg-go/scram to sarama.SCRAMClient.
