@@ -394,28 +394,30 @@ func (d *dropping) setHealthy(h bool) {
 	d.mu.Unlock()
 }
 
-// waitState polls w.State() until it is want (the breaker's cooldown is
-// short; the bound is only a safety net).
-func waitState(t *testing.T, w *dynamo.Writer, want string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for w.State() != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("breaker still %s, want %s", w.State(), want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+// fakeClock is a clock the test moves.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
 }
 
 func TestBreaker(t *testing.T) {
 	d := newDropping(t)
 	reg := prometheus.NewRegistry()
 	opts := fastOpts(reg)
-	opts.Concurrency, opts.BreakerThreshold, opts.BreakerCooldown, opts.MaxRetries = 1, 3, 200*time.Millisecond, -1
+	opts.Concurrency, opts.BreakerThreshold, opts.BreakerCooldown, opts.MaxRetries = 1, 3, time.Minute, -1
 	w, err := dynamo.NewWriter(endpointClient(d.srv.URL), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	clk := &fakeClock{now: time.Unix(1e9, 0)}
+	dynamo.SetClock(w, clk.Now)
 	ctx := context.Background()
 
 	// Three failed requests open the breaker.
@@ -436,27 +438,29 @@ func TestBreaker(t *testing.T) {
 		t.Errorf("connection errors %v, want 3", got)
 	}
 
-	// While open, Write sends nothing. (The cooldown might just have passed
-	// on a slow machine: then one probe is allowed.)
+	// While open, Write sends nothing.
+	clk.Add(59 * time.Second)
 	err = w.Write(ctx, items(seq(100)...))
 	if !errors.Is(err, dynamo.ErrBreakerOpen) {
 		t.Fatalf("error %v, want ErrBreakerOpen", err)
 	}
-	if got := d.count(); got > 4 {
-		t.Errorf("%d calls, want none while open (and at most one probe)", got)
+	if got := d.count(); got != 3 {
+		t.Errorf("%d calls, want none while open", got)
 	}
 
 	// After the cooldown one probe goes out; it fails and reopens the breaker.
-	waitState(t, w, "half-open")
-	if w.Healthy() {
-		t.Error("healthy while half-open")
+	clk.Add(time.Second)
+	if w.State() != "half-open" || w.Healthy() {
+		t.Errorf("state %s healthy %v after the cooldown, want half-open and unhealthy", w.State(), w.Healthy())
 	}
-	before := d.count()
+	if got := metricValue(t, reg, "dynamodb_writer_breaker_state"); got != 1 {
+		t.Errorf("breaker gauge %v, want 1", got)
+	}
 	err = w.Write(ctx, items(seq(100)...))
 	if !errors.Is(err, dynamo.ErrBreakerOpen) {
 		t.Fatalf("error %v, want ErrBreakerOpen", err)
 	}
-	if got := d.count() - before; got != 1 {
+	if got := d.count() - 3; got != 1 {
 		t.Errorf("%d calls while half-open, want exactly 1 probe", got)
 	}
 	if w.State() != "open" {
@@ -464,9 +468,9 @@ func TestBreaker(t *testing.T) {
 	}
 
 	// DynamoDB recovers: the next probe closes the breaker and the Write
-	// (with several requests in parallel) completes.
+	// (several requests) completes.
 	d.setHealthy(true)
-	waitState(t, w, "half-open")
+	clk.Add(time.Minute)
 	if err := w.Write(ctx, items(seq(100)...)); err != nil {
 		t.Fatalf("write after recovery: %v", err)
 	}
@@ -477,6 +481,81 @@ func TestBreaker(t *testing.T) {
 		t.Errorf("breaker gauge %v, want 0", got)
 	}
 	d.inner.checkStored(t, seq(100))
+}
+
+// TestBreakerHalfOpenSendsOneProbe: with many requests ready in parallel,
+// the half-open breaker lets one through and holds the others until it
+// succeeds.
+func TestBreakerHalfOpenSendsOneProbe(t *testing.T) {
+	d := newDropping(t)
+	var mu sync.Mutex
+	inFlight, maxInFlight, calls := 0, 0, 0
+	var armed, probeSeen bool
+	gate := make(chan struct{})
+	d.inner.answer = func(int, []json.RawMessage) (int, string, []json.RawMessage) { return 200, "", nil }
+	opts := fastOpts(nil)
+	opts.Concurrency, opts.BreakerThreshold, opts.BreakerCooldown, opts.MaxRetries = 8, 1, time.Minute, -1
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		inFlight++
+		maxInFlight = max(maxInFlight, inFlight)
+		first := armed && !probeSeen
+		probeSeen = probeSeen || armed
+		mu.Unlock()
+		if first {
+			<-gate // hold the probe until the others had every chance to pass
+		}
+		d.srv.Config.Handler.ServeHTTP(rw, r)
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	w, err := dynamo.NewWriter(endpointClient(srv.URL), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &fakeClock{now: time.Unix(1e9, 0)}
+	dynamo.SetClock(w, clk.Now)
+	// Open the breaker: one failure is enough (threshold 1).
+	if err := w.Write(context.Background(), items(1)); !errors.Is(err, dynamo.ErrBreakerOpen) {
+		t.Fatalf("error %v, want ErrBreakerOpen", err)
+	}
+	mu.Lock()
+	armed, calls, maxInFlight = true, 0, 0
+	mu.Unlock()
+	d.setHealthy(true)
+	clk.Add(time.Minute)
+	done := make(chan error, 1)
+	go func() { done <- w.Write(context.Background(), items(seq(200)...)) }()
+	// Wait until the probe has arrived, give the other workers time to
+	// (wrongly) send, then release the probe.
+	for {
+		mu.Lock()
+		seen := probeSeen
+		mu.Unlock()
+		if seen {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	mu.Lock()
+	early := calls
+	mu.Unlock()
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if early != 1 {
+		t.Errorf("%d requests sent while the probe was in flight, want only the probe", early)
+	}
+	if w.State() != "closed" {
+		t.Errorf("state %s", w.State())
+	}
+	d.inner.checkStored(t, seq(200))
+	t.Logf("%d requests, at most %d in flight", calls, maxInFlight)
 }
 
 // TestBreakerDeadEndpoint: nothing listens; the breaker opens after the

@@ -122,7 +122,10 @@ type batchAPI interface {
 
 // Writer writes items to one DynamoDB table. It is safe for concurrent use,
 // but concurrent Write calls are not ordered against each other: the caller
-// must not write the same key in two calls at once.
+// must not write the same key in two calls at once. (Nor can any writer
+// without conditions order a request that timed out, which DynamoDB may
+// still apply later, against the writes after it; RequestTimeout keeps that
+// window far beyond DynamoDB's normal latency.)
 type Writer struct {
 	api     batchAPI
 	opts    Options

@@ -69,7 +69,8 @@ type Mirror struct {
 
 	lag     prometheus.Gauge
 	pending prometheus.Gauge
-	written prometheus.Counter
+	written  prometheus.Counter
+	rejected prometheus.Counter
 }
 
 // New creates a mirror; register its Graph with a Goka processor and call Run.
@@ -89,10 +90,12 @@ func New(cfg Config) *Mirror {
 			Help: "Keys changed in the table and not yet written to DynamoDB."}),
 		written: prometheus.NewCounter(prometheus.CounterOpts{Name: "mirror_items_written_total", ConstLabels: labels,
 			Help: "Coalesced items written to DynamoDB."}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "mirror_rejected_writes_total", ConstLabels: labels,
+			Help: "Writes in which DynamoDB rejected items as invalid (logged with their keys)."}),
 	}
 	m.cond = sync.NewCond(&m.mu)
 	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(m.lag, m.pending, m.written)
+		cfg.Registerer.MustRegister(m.lag, m.pending, m.written, m.rejected)
 	}
 	return m
 }
@@ -193,6 +196,14 @@ func (m *Mirror) flush(ctx context.Context) error {
 	for {
 		err := m.cfg.Writer.Write(ctx, items)
 		if err == nil {
+			break
+		}
+		if errors.Is(err, dynamo.ErrInvalidItem) {
+			// The writer wrote everything else; retrying cannot make
+			// DynamoDB accept these. Say so loudly and go on.
+			m.rejected.Inc()
+			m.cfg.Log.Error("dynamodb rejected items; they are not mirrored until their next change",
+				"table", m.cfg.Table, "error", err)
 			break
 		}
 		m.mu.Lock()
