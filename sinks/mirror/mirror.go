@@ -67,8 +67,8 @@ type Mirror struct {
 	lastOK  time.Time
 	lastErr error
 
-	lag     prometheus.Gauge
-	pending prometheus.Gauge
+	lag      prometheus.Gauge
+	pending  prometheus.Gauge
 	written  prometheus.Counter
 	rejected prometheus.Counter
 }
