@@ -408,34 +408,6 @@ type event struct {
 	fp uint64
 }
 
-func marshalOrderRow(w *state.Writer, o *debezium.Order) {
-	w.Varint(o.ID)
-	w.Varint(o.CustomerID)
-	w.Varint(o.TotalCents)
-	w.String(o.Status)
-	w.Varint(o.CreatedAt)
-	w.Varint(o.UpdatedAt)
-}
-
-func unmarshalOrderRow(r *state.Reader) debezium.Order {
-	return debezium.Order{ID: r.Varint(), CustomerID: r.Varint(), TotalCents: r.Varint(),
-		Status: r.String(), CreatedAt: r.Varint(), UpdatedAt: r.Varint()}
-}
-
-func marshalLineRow(w *state.Writer, it *debezium.OrderItem) {
-	w.Varint(it.ID)
-	w.Varint(it.OrderID)
-	w.Varint(it.ProductID)
-	w.Varint(it.Quantity)
-	w.Varint(it.PriceCents)
-	w.Varint(it.CreatedAt)
-}
-
-func unmarshalLineRow(r *state.Reader) debezium.OrderItem {
-	return debezium.OrderItem{ID: r.Varint(), OrderID: r.Varint(), ProductID: r.Varint(),
-		Quantity: r.Varint(), PriceCents: r.Varint(), CreatedAt: r.Varint()}
-}
-
 func orderEvent(m *debezium.Message) []byte {
 	w := state.NewWriter(make([]byte, 0, 96))
 	w.Byte(evOrder)
@@ -443,11 +415,11 @@ func orderEvent(m *debezium.Message) []byte {
 	delivery.MarshalPosition(w, m.Pos)
 	w.Bool(m.BeforeOrder != nil)
 	if m.BeforeOrder != nil {
-		marshalOrderRow(w, m.BeforeOrder)
+		w.Order(m.BeforeOrder)
 	}
 	w.Bool(m.AfterOrder != nil)
 	if m.AfterOrder != nil {
-		marshalOrderRow(w, m.AfterOrder)
+		w.Order(m.AfterOrder)
 	}
 	return w.Bytes()
 }
@@ -459,11 +431,11 @@ func lineEvent(m *debezium.Message) []byte {
 	delivery.MarshalPosition(w, m.Pos)
 	w.Bool(m.BeforeItem != nil)
 	if m.BeforeItem != nil {
-		marshalLineRow(w, m.BeforeItem)
+		w.OrderItem(m.BeforeItem)
 	}
 	w.Bool(m.AfterItem != nil)
 	if m.AfterItem != nil {
-		marshalLineRow(w, m.AfterItem)
+		w.OrderItem(m.AfterItem)
 	}
 	return w.Bytes()
 }
@@ -488,10 +460,10 @@ func decodeEvent(b []byte) (event, error) {
 		ev.pos = delivery.UnmarshalPosition(r)
 		start := len(b) - r.Remaining()
 		if ev.hasBefore = r.Bool(); ev.hasBefore {
-			ev.beforeOrder = unmarshalOrderRow(r)
+			ev.beforeOrder = r.Order()
 		}
 		if ev.hasAfter = r.Bool(); ev.hasAfter {
-			ev.afterOrder = unmarshalOrderRow(r)
+			ev.afterOrder = r.Order()
 		}
 		ev.fp = delivery.Fingerprint(ev.op, b[start:len(b)-r.Remaining()])
 	case evLine:
@@ -499,10 +471,10 @@ func decodeEvent(b []byte) (event, error) {
 		ev.pos = delivery.UnmarshalPosition(r)
 		start := len(b) - r.Remaining()
 		if ev.hasBefore = r.Bool(); ev.hasBefore {
-			ev.beforeLine = unmarshalLineRow(r)
+			ev.beforeLine = r.OrderItem()
 		}
 		if ev.hasAfter = r.Bool(); ev.hasAfter {
-			ev.afterLine = unmarshalLineRow(r)
+			ev.afterLine = r.OrderItem()
 		}
 		ev.fp = delivery.Fingerprint(ev.op, b[start:len(b)-r.Remaining()])
 	case evDelta:

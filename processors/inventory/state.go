@@ -226,35 +226,6 @@ type event struct {
 	fp uint64
 }
 
-func marshalProductRow(w *state.Writer, p *debezium.Product) {
-	w.Varint(p.ID)
-	w.String(p.Name)
-	w.String(p.Description)
-	w.Varint(p.PriceCents)
-	w.Varint(p.StockQuantity)
-	w.Varint(p.CreatedAt)
-	w.Varint(p.UpdatedAt)
-}
-
-func unmarshalProductRow(r *state.Reader) debezium.Product {
-	return debezium.Product{ID: r.Varint(), Name: r.String(), Description: r.String(),
-		PriceCents: r.Varint(), StockQuantity: r.Varint(), CreatedAt: r.Varint(), UpdatedAt: r.Varint()}
-}
-
-func marshalItemRow(w *state.Writer, it *debezium.OrderItem) {
-	w.Varint(it.ID)
-	w.Varint(it.OrderID)
-	w.Varint(it.ProductID)
-	w.Varint(it.Quantity)
-	w.Varint(it.PriceCents)
-	w.Varint(it.CreatedAt)
-}
-
-func unmarshalItemRow(r *state.Reader) debezium.OrderItem {
-	return debezium.OrderItem{ID: r.Varint(), OrderID: r.Varint(), ProductID: r.Varint(),
-		Quantity: r.Varint(), PriceCents: r.Varint(), CreatedAt: r.Varint()}
-}
-
 func productEvent(m *debezium.Message) []byte {
 	w := state.NewWriter(make([]byte, 0, 128))
 	w.Byte(evProduct)
@@ -267,7 +238,7 @@ func productEvent(m *debezium.Message) []byte {
 	if row == nil {
 		row = &debezium.Product{ID: m.ID}
 	}
-	marshalProductRow(w, row)
+	w.Product(row)
 	return w.Bytes()
 }
 
@@ -278,11 +249,11 @@ func itemEvent(m *debezium.Message) []byte {
 	delivery.MarshalPosition(w, m.Pos)
 	w.Bool(m.BeforeItem != nil)
 	if m.BeforeItem != nil {
-		marshalItemRow(w, m.BeforeItem)
+		w.OrderItem(m.BeforeItem)
 	}
 	w.Bool(m.AfterItem != nil)
 	if m.AfterItem != nil {
-		marshalItemRow(w, m.AfterItem)
+		w.OrderItem(m.AfterItem)
 	}
 	return w.Bytes()
 }
@@ -304,17 +275,17 @@ func decodeEvent(b []byte) (event, error) {
 		ev.op = debezium.Op(r.Byte())
 		ev.pos = delivery.UnmarshalPosition(r)
 		start := len(b) - r.Remaining()
-		ev.product = unmarshalProductRow(r)
+		ev.product = r.Product()
 		ev.fp = delivery.Fingerprint(ev.op, b[start:len(b)-r.Remaining()])
 	case evItem:
 		ev.op = debezium.Op(r.Byte())
 		ev.pos = delivery.UnmarshalPosition(r)
 		start := len(b) - r.Remaining()
 		if ev.hasBefore = r.Bool(); ev.hasBefore {
-			ev.before = unmarshalItemRow(r)
+			ev.before = r.OrderItem()
 		}
 		if ev.hasAfter = r.Bool(); ev.hasAfter {
-			ev.after = unmarshalItemRow(r)
+			ev.after = r.OrderItem()
 		}
 		ev.fp = delivery.Fingerprint(ev.op, b[start:len(b)-r.Remaining()])
 	case evDelta:

@@ -138,13 +138,7 @@ func changeEvent(m *debezium.Message) []byte {
 	if row == nil {
 		row = &debezium.Product{ID: m.ID}
 	}
-	w.Varint(row.ID)
-	w.String(row.Name)
-	w.String(row.Description)
-	w.Varint(row.PriceCents)
-	w.Varint(row.StockQuantity)
-	w.Varint(row.CreatedAt)
-	w.Varint(row.UpdatedAt)
+	w.Product(row)
 	return w.Bytes()
 }
 
@@ -155,8 +149,7 @@ func decodeEvent(b []byte) (event, error) {
 	}
 	ev := event{op: debezium.Op(r.Byte()), pos: delivery.UnmarshalPosition(r)}
 	start := len(b) - r.Remaining()
-	ev.row = debezium.Product{ID: r.Varint(), Name: r.String(), Description: r.String(),
-		PriceCents: r.Varint(), StockQuantity: r.Varint(), CreatedAt: r.Varint(), UpdatedAt: r.Varint()}
+	ev.row = r.Product()
 	if err := r.Done(); err != nil {
 		return event{}, fmt.Errorf("search: loop event: %w", err)
 	}
