@@ -23,6 +23,12 @@ func Analytics(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Serv
 	if err := d.Kafka.EnsureStreams(cfg.Topics[0], cfg.DLQTopic); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	archive, err := deadLetterArchive(cfg, d, srv)
+	if err != nil {
+		return nil, err
+	}
+	u.Parts = append(u.Parts, archive...)
+
 	// The processor creates the group table the view and the flusher read;
 	// the flusher learns from the processor's rebalances whether this
 	// instance owns partition 0 and so writes the reports.

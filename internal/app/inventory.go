@@ -52,6 +52,12 @@ func Inventory(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Serv
 	srv.Ready(name+"/view", Recovered("query view", view))
 	invviews.Routes(srv, view)
 
+	archive, err := deadLetterArchive(cfg, d, srv)
+	if err != nil {
+		return nil, err
+	}
+	u.Parts = append(u.Parts, archive...)
+
 	if d.Dynamo != nil {
 		if err := dynamo.EnsureTable(ctx, d.Dynamo, mirror.InventoryTable(cfg.DynamoTable)); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)

@@ -47,6 +47,12 @@ func Search(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Server)
 	srv.Ready(name+"/view", Recovered("search index", view))
 	searchviews.Routes(srv, ix)
 
+	archive, err := deadLetterArchive(cfg, d, srv)
+	if err != nil {
+		return nil, err
+	}
+	u.Parts = append(u.Parts, archive...)
+
 	if d.Dynamo != nil {
 		if err := dynamo.EnsureTable(ctx, d.Dynamo, mirror.SearchTable(cfg.DynamoTable)); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)

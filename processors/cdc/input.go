@@ -130,6 +130,9 @@ func (in *Input) DeadLetter(ctx goka.Context, value []byte, reason error) {
 		"source_partition": []byte(strconv.FormatInt(int64(ctx.Partition()), 10)),
 		"source_offset":    []byte(strconv.FormatInt(ctx.Offset(), 10)),
 		"service":          []byte(in.Service),
+		// Not in the contract: lets the S3 archive key a dead letter by its
+		// source record, so reprocessing after a crash overwrites it.
+		"source_timestamp": []byte(strconv.FormatInt(ctx.Timestamp().UnixMilli(), 10)),
 	}
 	ctx.Emit(in.DLQTopic, ctx.Key(), value, goka.WithCtxEmitHeaders(headers))
 	in.count(topic, "", OutcomeDeadLetter)
