@@ -374,18 +374,27 @@ type Result struct {
 	Price         json.Number `json:"price"`
 	PriceCents    int64       `json:"price_cents"`
 	StockQuantity int64       `json:"stock_quantity"`
-	Score         float64     `json:"score"`
+	NameMatches   int         `json:"name_matches"` // query tokens found in the name; ranks first
+	Score         float64     `json:"score"`        // BM25F; ranks within equal NameMatches
 }
 
 // hit is a candidate during a query.
 type hit struct {
 	ord   uint32
 	id    int64
+	names int // query tokens found in the name
 	score float64
 }
 
-// better orders hits best first: higher score, then lower product id.
+// better orders hits best first: more query tokens in the name, then the
+// higher BM25F score, then the lower product id. The first key makes a
+// match in the name rank above a match only in the description even where
+// BM25F's length normalisation would score a short, repetitive description
+// higher.
 func better(a, b hit) bool {
+	if a.names != b.names {
+		return a.names > b.names
+	}
 	if a.score != b.score {
 		return a.score > b.score
 	}
@@ -473,15 +482,21 @@ outer:
 			wn := NameWeight / (1 - B + bName*float64(st.nameLen))
 			wd := DescrWeight / (1 - B + bDesc*float64(st.descLen))
 			var score float64
+			names := 0
 			for k, tf := range tfs {
+				if tf>>16 > 0 {
+					names++
+				}
 				w := wn*float64(tf>>16) + wd*float64(tf&0xffff)
 				score += idf[k] * w / (K1 + w)
 			}
 			score *= K1 + 1
-			if top.full() && score < top.h[0].score {
-				continue // cannot enter the top: skip the id lookup
+			if top.full() {
+				if w := top.h[0]; names < w.names || names == w.names && score < w.score {
+					continue // cannot enter the top: skip the id lookup
+				}
 			}
-			top.push(hit{ord: ord, id: ix.ids[ord], score: score})
+			top.push(hit{ord: ord, id: ix.ids[ord], names: names, score: score})
 		}
 	}
 	hits := top.sorted()
@@ -489,7 +504,8 @@ outer:
 	for i, h := range hits {
 		e := &ix.docs[h.ord]
 		results[i] = Result{ProductID: e.id, Name: e.name, Description: e.desc,
-			Price: money.Number(e.priceCents), PriceCents: e.priceCents, StockQuantity: e.stock, Score: h.score}
+			Price: money.Number(e.priceCents), PriceCents: e.priceCents, StockQuantity: e.stock,
+			NameMatches: h.names, Score: h.score}
 	}
 	return results, total
 }

@@ -136,6 +136,18 @@ func TestNameMatchesRankAboveDescription(t *testing.T) {
 	if ids(rs)[0] != 40 {
 		t.Fatalf("lamp after adding a lamp-heavy doc: %v", ids(rs))
 	}
+	// A long name holding the term once still ranks above a short
+	// description repeating it, which BM25F alone would score higher.
+	put(ix, 1, "walnut speaker", "lamp lamp", 1000)
+	put(ix, 99, "brushed steel reading lamp edition special deluxe", "", 1000)
+	rs, _ = ix.Search("lamp", 20, nil, nil)
+	pos := map[int64]int{}
+	for i, r := range rs {
+		pos[r.ProductID] = i
+	}
+	if pos[99] > pos[1] || pos[20] > pos[1] || pos[10] < pos[1] {
+		t.Fatalf("name matches must rank above description-only matches: %v", ids(rs))
+	}
 }
 
 func TestBM25FScore(t *testing.T) {
@@ -220,7 +232,7 @@ func TestLimitAndTotal(t *testing.T) {
 		t.Fatalf("total %d, %d results", total, len(all))
 	}
 	for i := 1; i < len(all); i++ {
-		if better(hit{id: all[i].ProductID, score: all[i].Score}, hit{id: all[i-1].ProductID, score: all[i-1].Score}) {
+		if better(hit{id: all[i].ProductID, names: all[i].NameMatches, score: all[i].Score}, hit{id: all[i-1].ProductID, names: all[i-1].NameMatches, score: all[i-1].Score}) {
 			t.Fatalf("results out of order at %d: %+v before %+v", i, all[i-1], all[i])
 		}
 	}
@@ -396,7 +408,7 @@ func TestConcurrentUpdatesAndQueries(t *testing.T) {
 						errs <- fmt.Errorf("%q: result %d over max price", q, res.ProductID)
 						return
 					}
-					if i > 0 && better(hit{id: res.ProductID, score: res.Score}, hit{id: rs[i-1].ProductID, score: rs[i-1].Score}) {
+					if i > 0 && better(hit{id: res.ProductID, names: res.NameMatches, score: res.Score}, hit{id: rs[i-1].ProductID, names: rs[i-1].NameMatches, score: rs[i-1].Score}) {
 						errs <- fmt.Errorf("%q: out of order", q)
 						return
 					}
