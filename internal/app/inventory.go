@@ -19,7 +19,6 @@ import (
 // queries, and (with a DynamoDB client) the mirror to DYNAMODB_TABLE.
 func Inventory(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Server) (*Unit, error) {
 	name := cfg.Service.Name
-	log := d.Log
 	group := goka.Group(cfg.GroupID)
 	u := &Unit{Name: name}
 
@@ -35,7 +34,7 @@ func Inventory(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Serv
 		PendingLimit:  cfg.PendingLimit,
 		Input:         NewInput(cfg, d),
 		Metrics:       inventory.NewMetrics(d.Registry),
-		Log:           log,
+		Log:           d.Log,
 	})
 	proc, part, err := ProcessorPart(name+"/processor", d, graph)
 	if err != nil {
@@ -59,17 +58,9 @@ func Inventory(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Serv
 	u.Parts = append(u.Parts, archive...)
 
 	if d.Dynamo != nil {
-		if err := dynamo.EnsureTable(ctx, d.Dynamo, mirror.InventoryTable(cfg.DynamoTable)); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		w, err := dynamo.NewWriter(d.Dynamo, dynamo.Options{Table: cfg.DynamoTable, Name: "inventory", Registerer: d.Registry, Logger: log})
-		if err != nil {
-			return nil, fmt.Errorf("%s: dynamodb writer: %w", name, err)
-		}
-		parts, err := mirrorParts(name, d, mirror.Config{
+		parts, err := mirrorParts(ctx, cfg, d, mirror.InventoryTable(cfg.DynamoTable), mirror.Config{
 			Group: group + "-dynamodb", Table: inventory.Table(group), Codec: inventory.TableCodec{},
-			Writer: w, Item: mirror.InventoryItem, Latest: view.Get, CDCTime: mirror.InventoryCDCTime,
-			Registerer: d.Registry, Log: log,
+			Item: mirror.InventoryItem, Latest: view.Get, CDCTime: mirror.InventoryCDCTime,
 		}, view, srv)
 		if err != nil {
 			return nil, err
@@ -79,9 +70,19 @@ func Inventory(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Serv
 	return u, nil
 }
 
-// mirrorParts runs a table mirror: its processor (started once the view has
+// mirrorParts mirrors a group table to DynamoDB: it creates the table when
+// missing, then runs the mirror's processor (started once the view has
 // recovered, so replays write the newest state) and its flush loop.
-func mirrorParts(name string, d Deps, mc mirror.Config, view *goka.View, srv *httpapi.Server) ([]Part, error) {
+func mirrorParts(ctx context.Context, cfg config.Config, d Deps, spec dynamo.TableSpec, mc mirror.Config, view *goka.View, srv *httpapi.Server) ([]Part, error) {
+	name := cfg.Service.Name
+	if err := dynamo.EnsureTable(ctx, d.Dynamo, spec); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	w, err := dynamo.NewWriter(d.Dynamo, dynamo.Options{Table: spec.Name, Name: name, Registerer: d.Registry, Logger: d.Log})
+	if err != nil {
+		return nil, fmt.Errorf("%s: dynamodb writer: %w", name, err)
+	}
+	mc.Writer, mc.Registerer, mc.Log = w, d.Registry, d.Log
 	m := mirror.New(mc)
 	proc, err := goka.NewProcessor(d.Kafka.Brokers, m.Graph(), d.Kafka.ProcessorOptions()...)
 	if err != nil {

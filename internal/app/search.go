@@ -8,7 +8,6 @@ import (
 
 	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/processors/search"
-	"github.com/cdcflow/cdcflow/sinks/dynamo"
 	"github.com/cdcflow/cdcflow/sinks/mirror"
 	"github.com/cdcflow/cdcflow/views/httpapi"
 	searchviews "github.com/cdcflow/cdcflow/views/search"
@@ -54,17 +53,9 @@ func Search(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Server)
 	u.Parts = append(u.Parts, archive...)
 
 	if d.Dynamo != nil {
-		if err := dynamo.EnsureTable(ctx, d.Dynamo, mirror.SearchTable(cfg.DynamoTable)); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		w, err := dynamo.NewWriter(d.Dynamo, dynamo.Options{Table: cfg.DynamoTable, Name: "search", Registerer: d.Registry, Logger: d.Log})
-		if err != nil {
-			return nil, fmt.Errorf("%s: dynamodb writer: %w", name, err)
-		}
-		parts, err := mirrorParts(name, d, mirror.Config{
+		parts, err := mirrorParts(ctx, cfg, d, mirror.SearchTable(cfg.DynamoTable), mirror.Config{
 			Group: group + "-dynamodb", Table: search.Table(group), Codec: search.DocCodec{},
-			Writer: w, Item: mirror.SearchItem, Latest: view.Get, CDCTime: mirror.SearchCDCTime,
-			Registerer: d.Registry, Log: d.Log,
+			Item: mirror.SearchItem, Latest: view.Get, CDCTime: mirror.SearchCDCTime,
 		}, view, srv)
 		if err != nil {
 			return nil, err
