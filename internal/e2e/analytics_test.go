@@ -330,7 +330,7 @@ func anCompareAll(t *testing.T, s3c *s3.Client, url string, want shopsim.Analyti
 
 	// The HTTP API: exact, and the same reports as the newest S3 objects.
 	for _, name := range anReports {
-		resp, err := http.Get(url + "/v1/reports/" + name)
+		resp, err := httpClient.Get(url + "/v1/reports/" + name)
 		if err != nil {
 			return fmt.Sprintf("GET report %s: %v", name, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,13 +57,21 @@ func produce(t testing.TB, brokers []string, recs []shopsim.Record) {
 
 // service is one service under test.
 type service struct {
-	url    string
-	cancel context.CancelFunc
-	done   chan error
+	url     string
+	cancel  context.CancelFunc
+	done    chan error
+	stopped sync.Once
 }
 
-// stop shuts the service down gracefully and checks it stopped cleanly.
+// stop shuts the service down gracefully and checks it stopped cleanly. It
+// is also registered as a cleanup, so a test that fails early leaves no
+// service running; only the first call does anything.
 func (s *service) stop(t testing.TB) {
+	t.Helper()
+	s.stopped.Do(func() { s.shutdown(t) })
+}
+
+func (s *service) shutdown(t testing.TB) {
 	t.Helper()
 	s.cancel()
 	select {
@@ -108,13 +117,14 @@ func start(t testing.TB, spec config.Service, build app.Builder, env map[string]
 	case err := <-s.done:
 		t.Fatalf("service did not start: %v", err)
 	}
+	t.Cleanup(func() { s.stop(t) })
 	return s
 }
 
 // getJSON fetches url into v and returns the status code.
 func getJSON(t testing.TB, url string, v any) int {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := httpClient.Get(url)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
@@ -153,7 +163,7 @@ func eventually(t testing.TB, within time.Duration, check func() string, running
 // edges have handled, whatever the outcome.
 func consumed(t testing.TB, url string) int {
 	t.Helper()
-	resp, err := http.Get(url + "/metrics")
+	resp, err := httpClient.Get(url + "/metrics")
 	if err != nil {
 		t.Fatalf("metrics: %v", err)
 	}
@@ -201,3 +211,7 @@ func startKafka(t testing.TB) *embedded.Kafka {
 	t.Cleanup(k.Close)
 	return k
 }
+
+// httpClient bounds every request of the tests: a service that stops
+// answering fails the test instead of hanging it.
+var httpClient = &http.Client{Timeout: 15 * time.Second}

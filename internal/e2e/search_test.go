@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -158,7 +157,7 @@ func TestSearchIndexerMatchesOracle(t *testing.T) {
 // searchMetric sums a counter of the service's /metrics over its labels.
 func searchMetric(t *testing.T, base, name string) int {
 	t.Helper()
-	resp, err := http.Get(base + "/metrics")
+	resp, err := httpClient.Get(base + "/metrics")
 	if err != nil {
 		t.Fatalf("metrics: %v", err)
 	}
