@@ -146,3 +146,17 @@ func (e *DecodeError) Error() string {
 		return fmt.Sprintf("%s: expected %s, got %s", e.Field, e.Expected, e.Got)
 	}
 }
+
+// ProductRow is the image of a products change that states the product:
+// the after image of r/c/u, the before image of a delete, or the id alone
+// when Debezium sent neither (a delete under REPLICA IDENTITY DEFAULT).
+func (m *Message) ProductRow() *Product {
+	row := m.AfterProduct
+	if m.Op == OpDelete {
+		row = m.BeforeProduct
+	}
+	if row == nil {
+		row = &Product{ID: m.ID}
+	}
+	return row
+}

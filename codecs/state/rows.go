@@ -54,3 +54,47 @@ func (r *Reader) OrderItem() debezium.OrderItem {
 	return debezium.OrderItem{ID: r.Varint(), OrderID: r.Varint(), ProductID: r.Varint(),
 		Quantity: r.Varint(), PriceCents: r.Varint(), CreatedAt: r.Varint()}
 }
+
+// OrderImages writes an orders change's before and after images, each
+// marked present or absent.
+func (w *Writer) OrderImages(before, after *debezium.Order) {
+	for _, o := range []*debezium.Order{before, after} {
+		w.Bool(o != nil)
+		if o != nil {
+			w.Order(o)
+		}
+	}
+}
+
+// OrderImages reads what Writer.OrderImages wrote.
+func (r *Reader) OrderImages() (before, after debezium.Order, hasBefore, hasAfter bool) {
+	if hasBefore = r.Bool(); hasBefore {
+		before = r.Order()
+	}
+	if hasAfter = r.Bool(); hasAfter {
+		after = r.Order()
+	}
+	return before, after, hasBefore, hasAfter
+}
+
+// OrderItemImages writes an order_items change's before and after images,
+// each marked present or absent.
+func (w *Writer) OrderItemImages(before, after *debezium.OrderItem) {
+	for _, it := range []*debezium.OrderItem{before, after} {
+		w.Bool(it != nil)
+		if it != nil {
+			w.OrderItem(it)
+		}
+	}
+}
+
+// OrderItemImages reads what Writer.OrderItemImages wrote.
+func (r *Reader) OrderItemImages() (before, after debezium.OrderItem, hasBefore, hasAfter bool) {
+	if hasBefore = r.Bool(); hasBefore {
+		before = r.OrderItem()
+	}
+	if hasAfter = r.Bool(); hasAfter {
+		after = r.OrderItem()
+	}
+	return before, after, hasBefore, hasAfter
+}

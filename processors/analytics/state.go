@@ -413,14 +413,7 @@ func orderEvent(m *debezium.Message) []byte {
 	w.Byte(evOrder)
 	w.Byte(byte(m.Op))
 	delivery.MarshalPosition(w, m.Pos)
-	w.Bool(m.BeforeOrder != nil)
-	if m.BeforeOrder != nil {
-		w.Order(m.BeforeOrder)
-	}
-	w.Bool(m.AfterOrder != nil)
-	if m.AfterOrder != nil {
-		w.Order(m.AfterOrder)
-	}
+	w.OrderImages(m.BeforeOrder, m.AfterOrder)
 	return w.Bytes()
 }
 
@@ -429,14 +422,7 @@ func lineEvent(m *debezium.Message) []byte {
 	w.Byte(evLine)
 	w.Byte(byte(m.Op))
 	delivery.MarshalPosition(w, m.Pos)
-	w.Bool(m.BeforeItem != nil)
-	if m.BeforeItem != nil {
-		w.OrderItem(m.BeforeItem)
-	}
-	w.Bool(m.AfterItem != nil)
-	if m.AfterItem != nil {
-		w.OrderItem(m.AfterItem)
-	}
+	w.OrderItemImages(m.BeforeItem, m.AfterItem)
 	return w.Bytes()
 }
 
@@ -459,23 +445,13 @@ func decodeEvent(b []byte) (event, error) {
 		ev.op = debezium.Op(r.Byte())
 		ev.pos = delivery.UnmarshalPosition(r)
 		start := len(b) - r.Remaining()
-		if ev.hasBefore = r.Bool(); ev.hasBefore {
-			ev.beforeOrder = r.Order()
-		}
-		if ev.hasAfter = r.Bool(); ev.hasAfter {
-			ev.afterOrder = r.Order()
-		}
+		ev.beforeOrder, ev.afterOrder, ev.hasBefore, ev.hasAfter = r.OrderImages()
 		ev.fp = delivery.Fingerprint(ev.op, b[start:len(b)-r.Remaining()])
 	case evLine:
 		ev.op = debezium.Op(r.Byte())
 		ev.pos = delivery.UnmarshalPosition(r)
 		start := len(b) - r.Remaining()
-		if ev.hasBefore = r.Bool(); ev.hasBefore {
-			ev.beforeLine = r.OrderItem()
-		}
-		if ev.hasAfter = r.Bool(); ev.hasAfter {
-			ev.afterLine = r.OrderItem()
-		}
+		ev.beforeLine, ev.afterLine, ev.hasBefore, ev.hasAfter = r.OrderItemImages()
 		ev.fp = delivery.Fingerprint(ev.op, b[start:len(b)-r.Remaining()])
 	case evDelta:
 		ev.origin = delivery.UnmarshalOrigin(r)

@@ -231,14 +231,7 @@ func productEvent(m *debezium.Message) []byte {
 	w.Byte(evProduct)
 	w.Byte(byte(m.Op))
 	delivery.MarshalPosition(w, m.Pos)
-	row := m.AfterProduct
-	if m.Op == debezium.OpDelete {
-		row = m.BeforeProduct
-	}
-	if row == nil {
-		row = &debezium.Product{ID: m.ID}
-	}
-	w.Product(row)
+	w.Product(m.ProductRow())
 	return w.Bytes()
 }
 
@@ -247,14 +240,7 @@ func itemEvent(m *debezium.Message) []byte {
 	w.Byte(evItem)
 	w.Byte(byte(m.Op))
 	delivery.MarshalPosition(w, m.Pos)
-	w.Bool(m.BeforeItem != nil)
-	if m.BeforeItem != nil {
-		w.OrderItem(m.BeforeItem)
-	}
-	w.Bool(m.AfterItem != nil)
-	if m.AfterItem != nil {
-		w.OrderItem(m.AfterItem)
-	}
+	w.OrderItemImages(m.BeforeItem, m.AfterItem)
 	return w.Bytes()
 }
 
@@ -281,12 +267,7 @@ func decodeEvent(b []byte) (event, error) {
 		ev.op = debezium.Op(r.Byte())
 		ev.pos = delivery.UnmarshalPosition(r)
 		start := len(b) - r.Remaining()
-		if ev.hasBefore = r.Bool(); ev.hasBefore {
-			ev.before = r.OrderItem()
-		}
-		if ev.hasAfter = r.Bool(); ev.hasAfter {
-			ev.after = r.OrderItem()
-		}
+		ev.before, ev.after, ev.hasBefore, ev.hasAfter = r.OrderItemImages()
 		ev.fp = delivery.Fingerprint(ev.op, b[start:len(b)-r.Remaining()])
 	case evDelta:
 		ev.origin = delivery.UnmarshalOrigin(r)

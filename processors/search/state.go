@@ -131,14 +131,7 @@ func changeEvent(m *debezium.Message) []byte {
 	w.Byte(evVersion)
 	w.Byte(byte(m.Op))
 	delivery.MarshalPosition(w, m.Pos)
-	row := m.AfterProduct
-	if m.Op == debezium.OpDelete {
-		row = m.BeforeProduct
-	}
-	if row == nil {
-		row = &debezium.Product{ID: m.ID}
-	}
-	w.Product(row)
+	w.Product(m.ProductRow())
 	return w.Bytes()
 }
 
