@@ -185,12 +185,17 @@ func (Codec[T, P]) Encode(v interface{}) ([]byte, error) {
 // Decode implements goka.Codec.
 func (Codec[T, P]) Decode(data []byte) (interface{}, error) {
 	v := P(new(T))
-	r := NewReader(data)
-	if err := v.UnmarshalState(r); err != nil {
-		return nil, fmt.Errorf("state codec: decode %T: %w", v, err)
-	}
-	if err := r.Done(); err != nil {
+	if err := Unmarshal(data, v); err != nil {
 		return nil, fmt.Errorf("state codec: decode %T: %w", v, err)
 	}
 	return v, nil
+}
+
+// Unmarshal decodes data into v and checks that it was used up exactly.
+func Unmarshal(data []byte, v interface{ UnmarshalState(*Reader) error }) error {
+	r := NewReader(data)
+	if err := v.UnmarshalState(r); err != nil {
+		return err
+	}
+	return r.Done()
 }

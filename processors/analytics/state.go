@@ -374,11 +374,7 @@ func (TableCodec) Decode(data []byte) (interface{}, error) {
 	default:
 		return nil, fmt.Errorf("analytics table codec: unknown kind %d", data[0])
 	}
-	r := state.NewReader(data)
-	if err := v.UnmarshalState(r); err != nil {
-		return nil, fmt.Errorf("analytics table codec: %w", err)
-	}
-	if err := r.Done(); err != nil {
+	if err := state.Unmarshal(data, v); err != nil {
 		return nil, fmt.Errorf("analytics table codec: %w", err)
 	}
 	return v, nil

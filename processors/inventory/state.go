@@ -180,7 +180,6 @@ func (TableCodec) Decode(data []byte) (interface{}, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("inventory table codec: empty value")
 	}
-	r := state.NewReader(data)
 	var v interface {
 		UnmarshalState(*state.Reader) error
 	}
@@ -192,10 +191,7 @@ func (TableCodec) Decode(data []byte) (interface{}, error) {
 	default:
 		return nil, fmt.Errorf("inventory table codec: unknown kind %d", data[0])
 	}
-	if err := v.UnmarshalState(r); err != nil {
-		return nil, fmt.Errorf("inventory table codec: %w", err)
-	}
-	if err := r.Done(); err != nil {
+	if err := state.Unmarshal(data, v); err != nil {
 		return nil, fmt.Errorf("inventory table codec: %w", err)
 	}
 	return v, nil
