@@ -145,6 +145,7 @@ func (p *processor) onOrder(ctx goka.Context, ev event) {
 		o = new(Order)
 	}
 	if delivery.Replay(ctx, o.Outbox) {
+		delivery.Heal(ctx)
 		return
 	}
 	var out deltas
@@ -153,12 +154,14 @@ func (p *processor) onOrder(ctx goka.Context, ev event) {
 		d, ok := applyOrder(o, ev)
 		if !ok {
 			p.duplicate("order")
+			delivery.Heal(ctx)
 			return
 		}
 		out = d
 	case evDelta:
 		if !o.Marks.Admit(ev.origin) {
 			p.duplicate("delta")
+			delivery.Heal(ctx)
 			return
 		}
 		out = applyOrderItems(o, ev.delta)
@@ -173,11 +176,13 @@ func (p *processor) onLine(ctx goka.Context, ev event) {
 		l = new(Line)
 	}
 	if delivery.Replay(ctx, l.Outbox) {
+		delivery.Heal(ctx)
 		return
 	}
 	out, ok := applyLine(l, ev)
 	if !ok {
 		p.duplicate("line")
+		delivery.Heal(ctx)
 		return
 	}
 	p.emit(ctx, out, &l.Outbox, lineOutboxKeep)
@@ -193,6 +198,7 @@ func (p *processor) onAggregate(ctx goka.Context, ev event) {
 	}
 	if !a.marks().Admit(ev.origin) {
 		p.duplicate("delta")
+		delivery.Heal(ctx)
 		return
 	}
 	a.add(ev.delta)

@@ -277,6 +277,20 @@ func (e *Emitter) Record(box *Outbox, keep int) {
 	}
 }
 
+// Heal writes the state the message being processed found back to the
+// group table, unchanged, for a message whose effect the state already
+// holds (a replay or a duplicate). The local table storage is written
+// before the table's changelog in Kafka: a crash in between leaves the
+// effect in the local state but not in the changelog, which the views and
+// the mirrors read. When the input is redelivered after the crash, writing
+// the state again puts it into the changelog. It costs one changelog write
+// per duplicate.
+func Heal(ctx goka.Context) {
+	if v := ctx.Value(); v != nil {
+		ctx.SetValue(v)
+	}
+}
+
 // Replay re-emits what the message being processed in ctx emitted when it was
 // processed before, if box remembers it, and reports whether it did. A
 // callback that replays must not change its state: the state already holds

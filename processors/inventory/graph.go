@@ -136,11 +136,13 @@ func (p *processor) onItem(ctx goka.Context, ev event) {
 		it = new(Item)
 	}
 	if delivery.Replay(ctx, it.Outbox) {
+		delivery.Heal(ctx)
 		return
 	}
 	deltas, ok := applyItem(it, ev)
 	if !ok {
 		p.duplicate("item")
+		delivery.Heal(ctx)
 		return
 	}
 	em := delivery.NewEmitter(ctx)
@@ -157,6 +159,7 @@ func (p *processor) onProduct(ctx goka.Context, ev event) {
 		pr = new(Product)
 	}
 	if delivery.Replay(ctx, pr.Outbox) {
+		delivery.Heal(ctx)
 		return
 	}
 	switch ev.kind {
@@ -164,6 +167,7 @@ func (p *processor) onProduct(ctx goka.Context, ev event) {
 		ok, overflow := applyProductChange(pr, ev)
 		if !ok {
 			p.duplicate("product")
+			delivery.Heal(ctx)
 			return
 		}
 		if overflow {
@@ -176,6 +180,7 @@ func (p *processor) onProduct(ctx goka.Context, ev event) {
 	case evDelta:
 		if !pr.Marks.Admit(ev.origin) {
 			p.duplicate("delta")
+			delivery.Heal(ctx)
 			return
 		}
 		_, folded := applyDelta(pr, ev.pos, ev.amount, p.cfg.PendingLimit)

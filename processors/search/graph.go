@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cdcflow/cdcflow/codecs/debezium"
+	"github.com/cdcflow/cdcflow/processors/delivery"
 	"github.com/cdcflow/cdcflow/processors/cdc"
 )
 
@@ -103,6 +104,7 @@ func (p *processor) onLoop(ctx goka.Context, msg interface{}) {
 			p.cfg.Metrics.Duplicates.Inc()
 		}
 		p.cfg.Log.Debug("duplicate or stale product change ignored", "key", ctx.Key(), "position", ev.pos.String(), "op", ev.op.String())
+		delivery.Heal(ctx)
 		return
 	}
 	if p.cfg.Metrics != nil {
