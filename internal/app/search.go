@@ -38,7 +38,7 @@ func Search(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Server)
 	srv.Ready(name+"/processor", Recovered("group table", proc))
 
 	ix := searchviews.New(d.Log)
-	view, part, err := ViewPart(name+"/view", d, search.Table(group), search.DocCodec{}, ix.ViewOptions(d.Kafka.Storage)...)
+	view, part, err := ViewPart(name+"/view", d, search.Table(group), search.DocCodec{}, ix.ViewOptions(d.Kafka.ViewStorage)...)
 	if err != nil {
 		return nil, err
 	}

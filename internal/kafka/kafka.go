@@ -35,12 +35,17 @@ type Settings struct {
 	Brokers     []string
 	Sarama      *sarama.Config
 	TopicConfig *goka.TopicManagerConfig
-	Storage     storage.Builder
+	Storage     storage.Builder // the processors' tables
+	// ViewStorage is the views' local storage. It must not be Storage: a
+	// view of a group table and the group's processor in one process
+	// would open the same LevelDB directory, which LevelDB's lock refuses.
+	ViewStorage storage.Builder
 	Log         *slog.Logger // Goka's own log lines; nil keeps Goka's default
 }
 
 // New builds the settings. With memory true the tables are kept in memory
-// (tests and the local system); otherwise in LevelDB under cfg.StateDir.
+// (tests and the local system); otherwise in LevelDB under cfg.StateDir:
+// the processors' tables in tables/, the views' copies in views/.
 func New(cfg config.Config, memory bool) (*Settings, error) {
 	sc := goka.DefaultConfig()
 	sc.Version = cfg.KafkaVersion
@@ -99,13 +104,18 @@ func New(cfg config.Config, memory bool) (*Settings, error) {
 
 	s := &Settings{Brokers: cfg.Brokers, Sarama: sc, TopicConfig: tmc}
 	if memory {
-		s.Storage = storage.MemoryBuilder()
-	} else {
-		dir := filepath.Join(cfg.StateDir, "tables")
+		s.Storage, s.ViewStorage = storage.MemoryBuilder(), storage.MemoryBuilder()
+		return s, nil
+	}
+	for _, b := range []struct {
+		sub string
+		to  *storage.Builder
+	}{{"tables", &s.Storage}, {"views", &s.ViewStorage}} {
+		dir := filepath.Join(cfg.StateDir, b.sub)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("STATE_DIR: %w", err)
 		}
-		s.Storage = storage.DefaultBuilder(dir)
+		*b.to = BufferedBuilder(dir, DefaultMaxDirty)
 	}
 	return s, nil
 }
@@ -133,7 +143,7 @@ func (s *Settings) ViewOptions(extra ...goka.ViewOption) []goka.ViewOption {
 		goka.WithViewClientID(s.Sarama.ClientID + "-view"),
 		goka.WithViewConsumerSaramaBuilder(s.consumerBuilder()),
 		goka.WithViewTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(s.Sarama, s.TopicConfig)),
-		goka.WithViewStorageBuilder(s.Storage),
+		goka.WithViewStorageBuilder(s.ViewStorage),
 		goka.WithViewAutoReconnect(),
 	}
 	if s.Log != nil {
