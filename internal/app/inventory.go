@@ -60,7 +60,7 @@ func Inventory(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Serv
 	if d.Dynamo != nil {
 		parts, err := mirrorParts(ctx, cfg, d, mirror.InventoryTable(cfg.DynamoTable), mirror.Config{
 			Group: group + "-dynamodb", Table: inventory.Table(group), Codec: inventory.TableCodec{},
-			Item: mirror.InventoryItem, Latest: view.Get, CDCTime: mirror.InventoryCDCTime,
+			Item: mirror.InventoryItem, Mirrored: inventory.IsProductKey, Latest: view.Get, CDCTime: mirror.InventoryCDCTime,
 		}, view, srv)
 		if err != nil {
 			return nil, err

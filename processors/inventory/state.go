@@ -69,6 +69,17 @@ func (p *Product) Available() int64 {
 	return n
 }
 
+// NewestTsMs is the source time of the newest change reflected in the
+// state: the version's or a pending order line's, whichever committed last.
+// It measures how far behind the source a write of this state is.
+func (p *Product) NewestTsMs() int64 {
+	n := max(p.CDCTsMs, p.FoldedMax.TsMs)
+	for _, d := range p.Pending {
+		n = max(n, d.Pos.TsMs)
+	}
+	return n
+}
+
 // Item is the state of one order line: its current contribution to stock.
 type Item struct {
 	Applied   delivery.Applied

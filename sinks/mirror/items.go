@@ -45,10 +45,11 @@ func InventoryItem(key string, value interface{}) (dynamo.Item, bool) {
 	}}, true
 }
 
-// InventoryCDCTime is the commit time behind an inventory entry.
+// InventoryCDCTime is the commit time of the newest change behind an
+// inventory entry: a product version or an order line.
 func InventoryCDCTime(value interface{}) int64 {
 	if p, ok := value.(*inventory.Product); ok && p != nil {
-		return p.CDCTsMs
+		return p.NewestTsMs()
 	}
 	return 0
 }

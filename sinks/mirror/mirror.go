@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/codec"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cdcflow/cdcflow/sinks/dynamo"
@@ -40,11 +41,14 @@ type Config struct {
 	// Item maps a table entry to its DynamoDB item; false when the entry is
 	// not mirrored (for example an order line in the inventory table).
 	Item func(key string, value interface{}) (dynamo.Item, bool)
+	// Mirrored, when set, says which keys can be mirrored at all; the
+	// changelog messages of other keys are committed without being decoded.
+	Mirrored func(key string) bool
 	// Latest returns the current value of key in the service's view of the
 	// table, or nil when unknown.
 	Latest func(key string) (interface{}, error)
-	// CDCTime returns the commit time (Unix ms) of the change behind an item,
-	// for the lag metric; optional.
+	// CDCTime returns the commit time (Unix ms) of the newest change behind
+	// a table value, for the lag and latency metrics; optional.
 	CDCTime func(value interface{}) int64
 
 	FlushInterval time.Duration // default 100ms
@@ -60,17 +64,21 @@ type Mirror struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
 	items   map[string]dynamo.Item
+	unknown map[string]struct{} // changed keys whose message is not mirrored; the view may have more
 	cdcMs   map[string]int64
 	commits []func(error)
+	srcMs   []int64 // per pending commit, the source time of its change (0: unknown)
 	closed  bool
 
 	lastOK  time.Time
 	lastErr error
 
-	lag      prometheus.Gauge
-	pending  prometheus.Gauge
-	written  prometheus.Counter
-	rejected prometheus.Counter
+	lag       prometheus.Gauge
+	latency   prometheus.Histogram
+	lastWrite prometheus.Gauge
+	pending   prometheus.Gauge
+	written   prometheus.Counter
+	rejected  prometheus.Counter
 }
 
 // New creates a mirror; register its Graph with a Goka processor and call Run.
@@ -83,9 +91,14 @@ func New(cfg Config) *Mirror {
 	}
 	labels := prometheus.Labels{"table": string(cfg.Table)}
 	m := &Mirror{
-		cfg: cfg, items: map[string]dynamo.Item{}, cdcMs: map[string]int64{}, lastOK: time.Now(),
+		cfg: cfg, items: map[string]dynamo.Item{}, unknown: map[string]struct{}{}, cdcMs: map[string]int64{}, lastOK: time.Now(),
 		lag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "mirror_lag_seconds", ConstLabels: labels,
 			Help: "Seconds between the commit of the newest change written to DynamoDB and its write."}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "mirror_source_to_sink_seconds", ConstLabels: labels,
+			Help:    "Per table change: seconds from the commit of its source change to the DynamoDB write that made it visible.",
+			Buckets: LatencyBuckets}),
+		lastWrite: prometheus.NewGauge(prometheus.GaugeOpts{Name: "mirror_last_write_timestamp_seconds", ConstLabels: labels,
+			Help: "Unix time at which the last successful DynamoDB write of the mirror completed."}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "mirror_pending_keys", ConstLabels: labels,
 			Help: "Keys changed in the table and not yet written to DynamoDB."}),
 		written: prometheus.NewCounter(prometheus.CounterOpts{Name: "mirror_items_written_total", ConstLabels: labels,
@@ -95,29 +108,42 @@ func New(cfg Config) *Mirror {
 	}
 	m.cond = sync.NewCond(&m.mu)
 	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(m.lag, m.pending, m.written, m.rejected)
+		cfg.Registerer.MustRegister(m.lag, m.latency, m.lastWrite, m.pending, m.written, m.rejected)
 	}
 	return m
 }
 
-// Graph is the mirror's group graph: one input, the table's changelog.
+// LatencyBuckets are the buckets of mirror_source_to_sink_seconds: fine
+// below a second, where the latency target lies.
+var LatencyBuckets = []float64{.005, .01, .02, .03, .05, .075, .1, .15, .2, .25, .3, .4, .5, .6, .75, .9, 1, 1.5, 2, 3, 5, 10, 30, 60, 300}
+
+// Graph is the mirror's group graph: one input, the table's changelog,
+// read as bytes so that only mirrored keys are decoded.
 func (m *Mirror) Graph() *goka.GroupGraph {
-	return goka.DefineGroup(m.cfg.Group, goka.Input(goka.Stream(m.cfg.Table), m.cfg.Codec, m.onUpdate))
+	return goka.DefineGroup(m.cfg.Group, goka.Input(goka.Stream(m.cfg.Table), new(codec.Bytes), m.onUpdate))
 }
 
-func (m *Mirror) onUpdate(ctx goka.Context, msg interface{}) {
+func (m *Mirror) onUpdate(ctx goka.Context, raw interface{}) {
 	key := ctx.Key()
-	item, ok := m.cfg.Item(key, msg)
-	value := msg
-	if m.cfg.Latest != nil {
-		if cur, err := m.cfg.Latest(key); err == nil && cur != nil {
-			if newer, ok2 := m.cfg.Item(key, cur); ok2 && (!ok || newer.Rev > item.Rev) {
-				item, ok, value = newer, true, cur
-			}
-		}
-	}
-	if !ok {
+	if m.cfg.Mirrored != nil && !m.cfg.Mirrored(key) {
 		return
+	}
+	var msg interface{}
+	if b, _ := raw.([]byte); b != nil {
+		v, err := m.cfg.Codec.Decode(b)
+		if err != nil {
+			ctx.Fail(fmt.Errorf("mirror %s: decode %q: %w", m.cfg.Table, key, err))
+			return
+		}
+		msg = v
+	}
+	item, ok := m.cfg.Item(key, msg)
+	if !ok && m.cfg.Latest == nil {
+		return
+	}
+	var src int64
+	if m.cfg.CDCTime != nil && msg != nil {
+		src = m.cfg.CDCTime(msg)
 	}
 	done := ctx.DeferCommit()
 	m.mu.Lock()
@@ -129,14 +155,45 @@ func (m *Mirror) onUpdate(ctx goka.Context, msg interface{}) {
 		done(errors.New("mirror stopped"))
 		return
 	}
-	if old, ok := m.items[key]; !ok || item.Rev >= old.Rev {
-		m.items[key] = item
-		if m.cfg.CDCTime != nil {
-			m.cdcMs[key] = m.cfg.CDCTime(value)
+	if ok {
+		if old, exists := m.items[key]; !exists || item.Rev >= old.Rev {
+			m.items[key] = item
+			m.cdcMs[key] = src
 		}
+	} else if _, exists := m.items[key]; !exists {
+		m.unknown[key] = struct{}{}
 	}
 	m.commits = append(m.commits, done)
+	m.srcMs = append(m.srcMs, src)
 	m.mu.Unlock()
+}
+
+// refresh replaces pending items by the view's state of their key where
+// that is newer (by revision), once per key and flush: after a restart the
+// replayed changelog must not move an item back to an older state.
+func (m *Mirror) refresh(items map[string]dynamo.Item, unknown map[string]struct{}, cdcMs map[string]int64) {
+	if m.cfg.Latest == nil {
+		return
+	}
+	check := func(key string) {
+		cur, err := m.cfg.Latest(key)
+		if err != nil || cur == nil {
+			return
+		}
+		newer, ok := m.cfg.Item(key, cur)
+		if old, exists := items[key]; ok && (!exists || newer.Rev > old.Rev) {
+			items[key] = newer
+			if m.cfg.CDCTime != nil {
+				cdcMs[key] = m.cfg.CDCTime(cur)
+			}
+		}
+	}
+	for key := range items {
+		check(key)
+	}
+	for key := range unknown {
+		check(key)
+	}
 }
 
 // Run writes the coalesced changes until ctx is done, then makes one last
@@ -153,7 +210,7 @@ func (m *Mirror) Run(ctx context.Context, drain time.Duration) error {
 			m.mu.Lock()
 			m.closed = true
 			rest := m.commits
-			m.commits = nil
+			m.commits, m.srcMs = nil, nil
 			m.cond.Broadcast()
 			m.mu.Unlock()
 			for _, c := range rest {
@@ -178,19 +235,22 @@ func (m *Mirror) flush(ctx context.Context) error {
 		m.mu.Unlock()
 		return nil
 	}
-	items := make([]dynamo.Item, 0, len(m.items))
+	pending, unknown, cdcMs := m.items, m.unknown, m.cdcMs
+	commits, srcMs := m.commits, m.srcMs
+	m.items, m.unknown, m.cdcMs, m.commits, m.srcMs = map[string]dynamo.Item{}, map[string]struct{}{}, map[string]int64{}, nil, nil
+	m.cond.Broadcast()
+	m.mu.Unlock()
+
+	m.refresh(pending, unknown, cdcMs)
+	items := make([]dynamo.Item, 0, len(pending))
 	var newest int64
-	for k, it := range m.items {
+	for k, it := range pending {
 		items = append(items, it)
-		if ms := m.cdcMs[k]; ms > newest {
+		if ms := cdcMs[k]; ms > newest {
 			newest = ms
 		}
 	}
-	commits := m.commits
-	m.items, m.cdcMs, m.commits = map[string]dynamo.Item{}, map[string]int64{}, nil
 	m.pending.Set(float64(len(items)))
-	m.cond.Broadcast()
-	m.mu.Unlock()
 
 	backoff := 100 * time.Millisecond
 	for {
@@ -218,6 +278,7 @@ func (m *Mirror) flush(ctx context.Context) error {
 				}
 			}
 			m.commits = append(commits, m.commits...)
+			m.srcMs = append(srcMs, m.srcMs...)
 			m.mu.Unlock()
 			return err
 		}
@@ -230,9 +291,16 @@ func (m *Mirror) flush(ctx context.Context) error {
 			backoff *= 2
 		}
 	}
+	now := time.Now()
 	for _, c := range commits {
 		c(nil)
 	}
+	for _, ms := range srcMs {
+		if ms > 0 {
+			m.latency.Observe(max(0, now.Sub(time.UnixMilli(ms)).Seconds()))
+		}
+	}
+	m.lastWrite.Set(float64(now.UnixNano()) / 1e9)
 	m.written.Add(float64(len(items)))
 	m.mu.Lock()
 	m.lastOK, m.lastErr = time.Now(), nil

@@ -1,0 +1,210 @@
+package mirror
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/tester"
+
+	"github.com/cdcflow/cdcflow/processors/inventory"
+	"github.com/cdcflow/cdcflow/sinks/dynamo"
+)
+
+const table goka.Table = "inventory-test-table"
+
+// recorder is a Writer that remembers every write.
+type recorder struct {
+	mu     sync.Mutex
+	writes [][]dynamo.Item
+}
+
+func (r *recorder) Write(_ context.Context, items []dynamo.Item) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.writes = append(r.writes, append([]dynamo.Item(nil), items...))
+	return nil
+}
+
+func (r *recorder) Healthy() bool { return true }
+
+func encode(t *testing.T, p *inventory.Product) []byte {
+	t.Helper()
+	b, err := inventory.TableCodec{}.Encode(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// countingCodec counts decodes, to prove unmirrored keys are not decoded.
+type countingCodec struct {
+	inventory.TableCodec
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countingCodec) Decode(b []byte) (interface{}, error) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return c.TableCodec.Decode(b)
+}
+
+type gokaContext = goka.Context
+
+// fakeCtx is the part of goka.Context the mirror's callback uses; the
+// callback is driven directly so that several changes of a key are
+// pending together, which Goka's tester (it waits for each commit) cannot
+// arrange.
+type fakeCtx struct {
+	gokaContext
+	key       string
+	committed *int
+}
+
+func (c fakeCtx) Key() string { return c.key }
+func (c fakeCtx) DeferCommit() func(error) {
+	return func(err error) {
+		if err == nil {
+			*c.committed++
+		}
+	}
+}
+func (c fakeCtx) Fail(err error) { panic(err) }
+
+func newTestMirror(w Writer, view map[string]interface{}, cdc goka.Codec) *Mirror {
+	var mu sync.Mutex
+	return New(Config{
+		Group: "mirror-test", Table: table, Codec: cdc, Writer: w,
+		Item: InventoryItem, Mirrored: inventory.IsProductKey, CDCTime: InventoryCDCTime,
+		Latest: func(key string) (interface{}, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return view[key], nil
+		},
+		FlushInterval: 5 * time.Millisecond,
+		Log:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+}
+
+func TestMirrorCoalescesPerKeyAndPrefersTheNewerView(t *testing.T) {
+	w := &recorder{}
+	view := map[string]interface{}{
+		// The view is ahead of the changelog for p/2 (as after a restart).
+		inventory.ProductKey(2): &inventory.Product{Rev: 9, Live: true, Name: "view", BaseStock: 90, CDCTsMs: 5000},
+		// p/4's changelog message is not mirrored yet (only order lines
+		// seen), but the view already has the live product.
+		inventory.ProductKey(4): &inventory.Product{Rev: 2, Live: true, Name: "late", CDCTsMs: 5000},
+	}
+	cdc := &countingCodec{}
+	m := newTestMirror(w, view, cdc)
+	committed := 0
+	send := func(key string, value []byte) { m.onUpdate(fakeCtx{key: key, committed: &committed}, value) }
+
+	for rev := uint64(1); rev <= 3; rev++ {
+		send(inventory.ProductKey(1), encode(t, &inventory.Product{Rev: rev, Live: true, Name: "p1", BaseStock: int64(10 * rev), CDCTsMs: 1000}))
+	}
+	send(inventory.ProductKey(2), encode(t, &inventory.Product{Rev: 4, Live: true, Name: "changelog", BaseStock: 40, CDCTsMs: 1000}))
+	send(inventory.ProductKey(3), encode(t, &inventory.Product{Rev: 1, Deleted: true, CDCTsMs: 1000}))
+	send(inventory.ProductKey(4), encode(t, &inventory.Product{Rev: 1, Pending: []inventory.Pending{{Amount: -1}}}))
+	send(inventory.ItemKey(7), []byte("not a product state: never decoded"))
+	if cdc.n != 6 {
+		t.Fatalf("decoded %d messages, want 6 (the order line's must be skipped)", cdc.n)
+	}
+	if committed != 0 {
+		t.Fatalf("%d messages committed before any write", committed)
+	}
+
+	if err := m.flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if committed != 6 {
+		t.Fatalf("%d messages committed after the write, want 6", committed)
+	}
+	if len(w.writes) != 1 {
+		t.Fatalf("%d writes, want 1", len(w.writes))
+	}
+	got := map[string]dynamo.Item{}
+	for _, it := range w.writes[0] {
+		got[it.Key] = it
+	}
+	if len(got) != 4 || len(w.writes[0]) != 4 {
+		t.Fatalf("wrote %d items, want 4 coalesced keys: %v", len(w.writes[0]), got)
+	}
+	if it := got[inventory.ProductKey(1)]; it.Rev != 3 || attr(it, "stock_quantity") != "30" {
+		t.Errorf("p/1 = rev %d stock %s, want the newest changelog state (rev 3, 30)", it.Rev, attr(it, "stock_quantity"))
+	}
+	if it := got[inventory.ProductKey(2)]; it.Rev != 9 || attr(it, "name") != "view" {
+		t.Errorf("p/2 = rev %d name %s, want the view's newer state (rev 9)", it.Rev, attr(it, "name"))
+	}
+	if it := got[inventory.ProductKey(3)]; !it.Delete {
+		t.Errorf("p/3 = %+v, want a delete", it)
+	}
+	if it := got[inventory.ProductKey(4)]; it.Rev != 2 || attr(it, "name") != "late" {
+		t.Errorf("p/4 = %+v, want the view's live product", it)
+	}
+	if err := m.flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.writes) != 1 {
+		t.Fatalf("an empty flush wrote: %d writes", len(w.writes))
+	}
+}
+
+// The mirror's group graph in Goka's tester: changelog messages reach
+// DynamoDB (and are committed) through the flush loop.
+func TestMirrorGraph(t *testing.T) {
+	tt := tester.New(t)
+	w := &recorder{}
+	m := newTestMirror(w, map[string]interface{}{}, inventory.TableCodec{})
+	proc, err := goka.NewProcessor(nil, m.Graph(), goka.WithTester(tt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 2)
+	go func() { done <- proc.Run(ctx) }()
+	go func() { done <- m.Run(ctx, time.Second) }()
+	defer func() {
+		cancel()
+		for range 2 {
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	tt.Consume(string(table), inventory.ProductKey(1), encode(t, &inventory.Product{Rev: 1, Live: true, Name: "a", BaseStock: 5, CDCTsMs: 1000}))
+	tt.Consume(string(table), inventory.ItemKey(1), []byte("skipped"))
+	tt.Consume(string(table), inventory.ProductKey(1), encode(t, &inventory.Product{Rev: 2, Live: true, Name: "b", BaseStock: 4, CDCTsMs: 1000}))
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var last dynamo.Item
+	n := 0
+	for _, batch := range w.writes {
+		for _, it := range batch {
+			last = it
+			n++
+		}
+	}
+	if n == 0 || last.Rev != 2 || attr(last, "stock_quantity") != "4" {
+		t.Fatalf("writes %+v: want p/1 at rev 2 last", w.writes)
+	}
+}
+
+func attr(it dynamo.Item, name string) string { return attrString(it.Attrs[name]) }
+
+func attrString(v interface{}) string {
+	switch x := v.(type) {
+	case *types.AttributeValueMemberS:
+		return x.Value
+	case *types.AttributeValueMemberN:
+		return x.Value
+	}
+	return ""
+}
