@@ -26,7 +26,14 @@ type Builder func(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.S
 // Main is the whole life of a service binary: read and validate the
 // configuration, connect, run until SIGTERM/SIGINT, stop gracefully. It
 // returns the process exit code.
-func Main(svc config.Service, build Builder) int {
+func Main(svc config.Service, build Builder) int { return main(svc, build, true) }
+
+// MainWithoutSinks is Main without DynamoDB or S3 clients: only the
+// processor, views and API run. The load command measures processors alone
+// this way.
+func MainWithoutSinks(svc config.Service, build Builder) int { return main(svc, build, false) }
+
+func main(svc config.Service, build Builder, sinks bool) int {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("service", svc.Name)
 	cfg, err := config.Load(svc, os.LookupEnv)
 	if err != nil {
@@ -35,7 +42,7 @@ func Main(svc config.Service, build Builder) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := run(ctx, cfg, log, build); err != nil {
+	if err := run(ctx, cfg, log, build, sinks); err != nil {
 		log.Error("stopped with an error", "error", err)
 		return 1
 	}
@@ -43,7 +50,7 @@ func Main(svc config.Service, build Builder) int {
 	return 0
 }
 
-func run(ctx context.Context, cfg config.Config, log *slog.Logger, build Builder) error {
+func run(ctx context.Context, cfg config.Config, log *slog.Logger, build Builder, sinks bool) error {
 	ks, err := kafka.New(cfg, false)
 	if err != nil {
 		return err
@@ -55,10 +62,10 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, build Builder
 	if err != nil {
 		return err
 	}
-	if cfg.DynamoTable != "" {
+	if sinks && cfg.DynamoTable != "" {
 		d.Dynamo = dynamodb.NewFromConfig(awsCfg)
 	}
-	if cfg.S3Bucket != "" || cfg.DLQS3Bucket != "" {
+	if sinks && (cfg.S3Bucket != "" || cfg.DLQS3Bucket != "") {
 		d.S3 = s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = cfg.AWSEndpoint != "" })
 	}
 	if err := WaitForTopics(ctx, log, ks, cfg.Topics); err != nil {
