@@ -198,8 +198,12 @@ func (m *Mirror) refresh(items map[string]dynamo.Item, unknown map[string]struct
 
 // Run writes the coalesced changes until ctx is done, then makes one last
 // attempt (bounded by drain) to write what is pending.
+//
+// A flush starts FlushInterval after the previous one ended, not on a fixed
+// tick: when DynamoDB is slow, the changes that arrive meanwhile coalesce
+// into the next write instead of following in a train of small ones.
 func (m *Mirror) Run(ctx context.Context, drain time.Duration) error {
-	t := time.NewTicker(m.cfg.FlushInterval)
+	t := time.NewTimer(m.cfg.FlushInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -224,6 +228,7 @@ func (m *Mirror) Run(ctx context.Context, drain time.Duration) error {
 			if err := m.flush(ctx); err != nil && ctx.Err() == nil {
 				m.cfg.Log.Warn("dynamodb mirror write failed; will retry", "table", m.cfg.Table, "error", err)
 			}
+			t.Reset(m.cfg.FlushInterval)
 		}
 	}
 }
