@@ -16,6 +16,8 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cdcflow/cdcflow/sinks/breaker"
 )
 
 // Defaults applied by New to zero Options fields.
@@ -26,6 +28,12 @@ const (
 	DefaultRetryMax     = 30 * time.Second
 	DefaultPutTimeout   = 30 * time.Second
 	DefaultDrainTimeout = 10 * time.Second
+	// DefaultBreakerThreshold failed puts in a row open the circuit
+	// breaker (puts failing together count once).
+	DefaultBreakerThreshold = 5
+	// DefaultBreakerCooldown is how long the breaker stays open before one
+	// probe put may go.
+	DefaultBreakerCooldown = 5 * time.Second
 )
 
 // PutObjectAPI is the part of the S3 client the archiver uses; *s3.Client
@@ -55,6 +63,12 @@ type Options struct {
 	// DrainTimeout bounds how long records handed over are still written
 	// after Run's context or the partition's processing ends.
 	DrainTimeout time.Duration
+	// BreakerThreshold and BreakerCooldown configure the circuit breaker
+	// shared by the workers: that many failed puts in a row open it, and it
+	// lets one probe put through after the cooldown; the workers wait
+	// (sending nothing) meanwhile.
+	BreakerThreshold int
+	BreakerCooldown  time.Duration
 
 	Registerer prometheus.Registerer // nil registers nothing
 	Log        *slog.Logger          // default slog.Default()
@@ -64,6 +78,8 @@ type Options struct {
 type metrics struct {
 	archived    prometheus.Counter
 	putFailures prometheus.Counter
+	retries     prometheus.Counter
+	breaker     prometheus.Gauge
 	released    prometheus.Counter
 	pending     prometheus.Gauge
 }
@@ -75,13 +91,17 @@ func newMetrics(reg prometheus.Registerer, service string) (*metrics, error) {
 			Help: "Dead letters written to S3 (and then committed)."}),
 		putFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "dlq_s3_put_failures_total", ConstLabels: labels,
 			Help: "Failed PutObject attempts for dead letters (each retried)."}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "dlq_s3_retries_total", ConstLabels: labels,
+			Help: "PutObject attempts for dead letters sent again after a failed attempt of the same object."}),
+		breaker: prometheus.NewGauge(prometheus.GaugeOpts{Name: "dlq_s3_breaker_state", ConstLabels: labels,
+			Help: "Circuit breaker state of the dead-letter archive's S3 puts: 0 closed, 1 half-open, 2 open."}),
 		released: prometheus.NewCounter(prometheus.CounterOpts{Name: "dlq_s3_released_uncommitted_total", ConstLabels: labels,
 			Help: "Dead letters left uncommitted because the archiver or their partition stopped first; archived on the next start."}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "dlq_s3_pending", ConstLabels: labels,
 			Help: "Dead letters consumed and not yet written to S3."}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.archived, m.putFailures, m.released, m.pending} {
+		for _, c := range []prometheus.Collector{m.archived, m.putFailures, m.retries, m.breaker, m.released, m.pending} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("register metrics: %w", err)
 			}
@@ -104,6 +124,7 @@ type Archiver struct {
 	opts    Options
 	log     *slog.Logger
 	metrics *metrics
+	br      *breaker.Breaker
 
 	queue   chan *job
 	stopped chan struct{} // closed when Run no longer takes records
@@ -130,7 +151,8 @@ func New(opts Options) (*Archiver, error) {
 		return nil, errors.New("dlq: no Goka group")
 	case opts.Topic == "":
 		return nil, errors.New("dlq: no dead-letter topic (DLQ_TOPIC)")
-	case opts.Workers < 0, opts.MaxPending < 0, opts.RetryBase < 0, opts.RetryMax < 0, opts.PutTimeout < 0, opts.DrainTimeout < 0:
+	case opts.Workers < 0, opts.MaxPending < 0, opts.RetryBase < 0, opts.RetryMax < 0, opts.PutTimeout < 0, opts.DrainTimeout < 0,
+		opts.BreakerThreshold < 0, opts.BreakerCooldown < 0:
 		return nil, errors.New("dlq: negative worker count, limit or duration")
 	}
 	if opts.Workers == 0 {
@@ -151,6 +173,12 @@ func New(opts Options) (*Archiver, error) {
 	if opts.DrainTimeout == 0 {
 		opts.DrainTimeout = DefaultDrainTimeout
 	}
+	if opts.BreakerThreshold == 0 {
+		opts.BreakerThreshold = DefaultBreakerThreshold
+	}
+	if opts.BreakerCooldown == 0 {
+		opts.BreakerCooldown = DefaultBreakerCooldown
+	}
 	log := opts.Log
 	if log == nil {
 		log = slog.Default()
@@ -159,10 +187,21 @@ func New(opts Options) (*Archiver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dlq: %w", err)
 	}
+	log = log.With("sink", "dlq-s3", "bucket", opts.Bucket, "topic", string(opts.Topic))
+	br := breaker.New(breaker.Options{Threshold: opts.BreakerThreshold, Cooldown: opts.BreakerCooldown,
+		OnChange: func(from, to breaker.State) {
+			m.breaker.Set(to.Gauge())
+			if to == breaker.Closed {
+				log.Info("dead-letter S3 circuit breaker closed", "from", from.String())
+			} else {
+				log.Warn("dead-letter S3 circuit breaker "+to.String(), "from", from.String(), "cooldown", opts.BreakerCooldown)
+			}
+		}})
 	return &Archiver{
 		opts:    opts,
-		log:     log.With("sink", "dlq-s3", "bucket", opts.Bucket, "topic", string(opts.Topic)),
+		log:     log,
 		metrics: m,
+		br:      br,
 		queue:   make(chan *job, opts.MaxPending),
 		stopped: make(chan struct{}),
 	}, nil
@@ -298,21 +337,31 @@ func (a *Archiver) releaseUncommitted(j *job, why string) {
 }
 
 // put writes one object, retrying with exponential backoff and full jitter
-// until it succeeds or ctx ends.
+// until it succeeds or ctx ends. While the circuit breaker is open it waits
+// for the breaker's probe instead of sending.
 func (a *Archiver) put(ctx context.Context, obj object) error {
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("dlq: put s3://%s/%s: not written after %d attempts: %w", a.opts.Bucket, obj.key, attempt-1, err)
 		}
+		t, err := a.br.Wait(ctx)
+		if err != nil {
+			return fmt.Errorf("dlq: put s3://%s/%s: not written after %d attempts (circuit breaker %s): %w",
+				a.opts.Bucket, obj.key, attempt-1, a.br.State(), err)
+		}
+		if attempt > 1 {
+			a.metrics.retries.Inc()
+		}
 		actx, cancel := context.WithTimeout(ctx, a.opts.PutTimeout)
-		_, err := a.opts.Client.PutObject(actx, &s3.PutObjectInput{
+		_, err = a.opts.Client.PutObject(actx, &s3.PutObjectInput{
 			Bucket:      aws.String(a.opts.Bucket),
 			Key:         aws.String(obj.key),
 			Body:        bytes.NewReader(obj.body),
 			ContentType: aws.String("application/json"),
-		})
+		}, noSDKRetries)
 		cancel()
 		if err == nil {
+			a.br.Record(t, breaker.Success)
 			a.setStatus(nil)
 			a.log.Debug("dead letter archived", "key", obj.key)
 			return nil
@@ -320,17 +369,27 @@ func (a *Archiver) put(ctx context.Context, obj object) error {
 		a.metrics.putFailures.Inc()
 		a.setStatus(err)
 		if ctx.Err() != nil {
+			a.br.Record(t, breaker.None)
 			return fmt.Errorf("dlq: put s3://%s/%s (attempt %d): %w", a.opts.Bucket, obj.key, attempt, err)
 		}
+		a.br.Record(t, breaker.HTTPOutcome(err))
 		wait := a.backoff(attempt)
 		a.log.Warn("S3 put of a dead letter failed; retrying", "key", obj.key, "attempt", attempt, "backoff", wait, "error", err)
-		t := time.NewTimer(wait)
+		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
+			timer.Stop()
+		case <-timer.C:
 		}
 	}
+}
+
+// noSDKRetries turns the SDK's own retries off for one call: the archiver
+// retries by itself, so that its breaker and metrics see every attempt and
+// the SDK's retry quota does not hide failures.
+func noSDKRetries(o *s3.Options) {
+	o.Retryer = aws.NopRetryer{}
+	o.RetryMaxAttempts = 0
 }
 
 // backoff is the full-jitter wait after the n-th failed attempt (n ≥ 1).
@@ -354,13 +413,17 @@ func (a *Archiver) setStatus(err error) {
 }
 
 // Health reports whether dead letters reach S3 (for httpapi.Server.Degraded):
-// false while the latest put failed.
+// false while the latest put failed or the circuit breaker is not closed.
 func (a *Archiver) Health() (bool, string) {
+	st := a.br.State()
 	a.statusMu.Lock()
 	defer a.statusMu.Unlock()
 	if a.lastErr != nil {
-		return false, fmt.Sprintf("dead-letter puts to s3://%s failing since %s: %v",
-			a.opts.Bucket, a.failingFrom.UTC().Format(time.RFC3339), a.lastErr)
+		return false, fmt.Sprintf("dead-letter puts to s3://%s failing since %s (circuit breaker %s): %v",
+			a.opts.Bucket, a.failingFrom.UTC().Format(time.RFC3339), st, a.lastErr)
+	}
+	if st != breaker.Closed {
+		return false, "dead-letter S3 circuit breaker " + st.String()
 	}
 	return true, "ok"
 }

@@ -25,7 +25,7 @@ func newTestArchiver(t *testing.T, s3 PutObjectAPI, reg prometheus.Registerer, m
 	opts := Options{
 		Client: s3, Bucket: testBucket, Service: testService,
 		Group: "inventory-service-group-dlq-s3", Topic: testDLQ,
-		RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond,
+		RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond, BreakerCooldown: 50 * time.Millisecond,
 		Registerer: reg, Log: discardLog(),
 	}
 	if mod != nil {

@@ -2,171 +2,73 @@ package dynamo
 
 import (
 	"context"
-	"sync"
+	"errors"
 	"time"
+
+	cb "github.com/cdcflow/cdcflow/sinks/breaker"
 )
+
+// The Writer's circuit breaker is package breaker's (shared with the S3
+// sinks); this file adapts it to the Writer's names and to ErrBreakerOpen.
 
 // breakerState is a circuit breaker's state.
 type breakerState int
 
 const (
-	stateClosed breakerState = iota
-	stateHalfOpen
-	stateOpen
+	stateClosed   = breakerState(cb.Closed)
+	stateHalfOpen = breakerState(cb.HalfOpen)
+	stateOpen     = breakerState(cb.Open)
 )
 
-func (s breakerState) String() string {
-	switch s {
-	case stateClosed:
-		return "closed"
-	case stateHalfOpen:
-		return "half-open"
-	default:
-		return "open"
-	}
-}
+func (s breakerState) String() string { return cb.State(s).String() }
 
 // gauge is the state's metric value: 0 closed, 1 half-open, 2 open.
 func (s breakerState) gauge() int { return int(s) }
 
 // outcome is what a request tells the breaker about DynamoDB.
-type outcome int
+type outcome = cb.Outcome
 
 const (
-	outcomeSuccess outcome = iota // DynamoDB answered
-	outcomeFailure                // a retryable failure: DynamoDB unwell or unreachable
-	outcomeNone                   // no verdict (the caller gave up)
+	outcomeSuccess = cb.Success // DynamoDB answered
+	outcomeFailure = cb.Failure // a retryable failure: DynamoDB unwell or unreachable
+	outcomeNone    = cb.None    // no verdict (the caller gave up)
 )
 
 // ticket is a permission to send one request.
 type ticket struct {
 	probe bool
-	epoch uint64 // the breaker's epoch when the request was allowed
+	t     cb.Ticket
 }
 
-// breaker is a circuit breaker: closed, it lets every request through and
-// opens after threshold consecutive failures; open, it rejects requests
-// until cooldown has passed; then, half-open, it lets exactly one probe
-// through, holding the other requests until the probe's outcome closes it
-// (success) or opens it again (failure).
-//
-// Requests in flight together that fail together count as one failure: a
-// failure counts only when no other failure was counted since its request
-// was sent. One event that breaks all pooled connections at once (a server
-// closing them, a network blip) thus counts once, however high the
-// concurrency, while a dead endpoint, whose every retry fails, opens the
-// breaker after threshold rounds of retries.
-type breaker struct {
-	threshold int
-	cooldown  time.Duration
-	now       func() time.Time
-	onChange  func(from, to breakerState) // called with mu held
-
-	mu        sync.Mutex
-	state     breakerState
-	failures  int
-	epoch     uint64 // advanced by every counted failure and state change
-	openedAt  time.Time
-	probing   bool
-	probeDone chan struct{} // closed when the probe in flight reports
-}
+// breaker is a circuit breaker (see package breaker): closed, it lets every
+// request through and opens after threshold consecutive failures (requests
+// failing together count once); open, it rejects requests until cooldown
+// has passed; then, half-open, it lets exactly one probe through.
+type breaker struct{ b *cb.Breaker }
 
 func newBreaker(threshold int, cooldown time.Duration, now func() time.Time, onChange func(from, to breakerState)) *breaker {
-	return &breaker{threshold: threshold, cooldown: cooldown, now: now, onChange: onChange}
-}
-
-func (b *breaker) set(to breakerState) {
-	from := b.state
-	if from == to {
-		return
+	opts := cb.Options{Threshold: threshold, Cooldown: cooldown, Now: now}
+	if onChange != nil {
+		opts.OnChange = func(from, to cb.State) { onChange(breakerState(from), breakerState(to)) }
 	}
-	b.state = to
-	b.epoch++
-	if to == stateOpen {
-		b.openedAt = b.now()
-	}
-	if to == stateClosed {
-		b.failures = 0
-	}
-	if b.onChange != nil {
-		b.onChange(from, to)
-	}
-}
-
-// advance moves an open breaker whose cooldown has passed to half-open.
-func (b *breaker) advance() {
-	if b.state == stateOpen && b.now().Sub(b.openedAt) >= b.cooldown {
-		b.set(stateHalfOpen)
-	}
+	return &breaker{b: cb.New(opts)}
 }
 
 // current is the state now.
-func (b *breaker) current() breakerState {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.advance()
-	return b.state
-}
+func (b *breaker) current() breakerState { return breakerState(b.b.State()) }
 
 // allow asks to send a request. It fails with ErrBreakerOpen while open and
 // waits while half-open with a probe in flight.
 func (b *breaker) allow(ctx context.Context) (ticket, error) {
-	for {
-		b.mu.Lock()
-		b.advance()
-		switch {
-		case b.state == stateClosed:
-			t := ticket{epoch: b.epoch}
-			b.mu.Unlock()
-			return t, nil
-		case b.state == stateOpen:
-			b.mu.Unlock()
-			return ticket{}, ErrBreakerOpen
-		case !b.probing:
-			b.probing = true
-			b.probeDone = make(chan struct{})
-			b.mu.Unlock()
-			return ticket{probe: true}, nil
-		}
-		done := b.probeDone
-		b.mu.Unlock()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return ticket{}, context.Cause(ctx)
-		}
+	t, err := b.b.Allow(ctx)
+	if errors.Is(err, cb.ErrOpen) {
+		return ticket{}, ErrBreakerOpen
 	}
+	if err != nil {
+		return ticket{}, err
+	}
+	return ticket{probe: t.Probe(), t: t}, nil
 }
 
 // record reports the outcome of a request sent with t.
-func (b *breaker) record(t ticket, o outcome) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if t.probe {
-		b.probing = false
-		close(b.probeDone)
-		switch o {
-		case outcomeSuccess:
-			b.set(stateClosed)
-		case outcomeFailure:
-			b.set(stateOpen)
-		}
-		return
-	}
-	if b.state != stateClosed {
-		return // a request sent before the breaker opened: no say any more
-	}
-	switch o {
-	case outcomeSuccess:
-		b.failures = 0
-	case outcomeFailure:
-		if t.epoch != b.epoch {
-			return // a failure of the same moment was counted already
-		}
-		b.failures++
-		b.epoch++
-		if b.failures >= b.threshold {
-			b.set(stateOpen)
-		}
-	}
-}
+func (b *breaker) record(t ticket, o outcome) { b.b.Record(t.t, o) }

@@ -13,7 +13,10 @@
 // A failed write is retried with exponential backoff and full jitter until
 // it succeeds or the next flush is due; nothing is lost by giving up then,
 // because every flush carries the full current state, and windows not
-// written keep being retried.
+// written keep being retried. The flusher retries by itself (the SDK's own
+// retries are off, so that every attempt is seen and counted), and a
+// circuit breaker (package sinks/breaker) stops it from sending while S3
+// keeps failing: open, it lets one probe through per cooldown.
 package s3report
 
 import (
@@ -34,6 +37,7 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cdcflow/cdcflow/sinks/breaker"
 	"github.com/cdcflow/cdcflow/views/analytics"
 )
 
@@ -50,6 +54,12 @@ const (
 	DefaultRetryBase       = 200 * time.Millisecond
 	DefaultRetryMax        = 30 * time.Second
 	DefaultShutdownTimeout = 20 * time.Second
+	// DefaultBreakerThreshold failed puts in a row open the circuit
+	// breaker (puts failing together count once).
+	DefaultBreakerThreshold = 5
+	// DefaultBreakerCooldown is how long the breaker stays open before one
+	// probe put may go.
+	DefaultBreakerCooldown = 5 * time.Second
 )
 
 // PutObjectAPI is the part of the S3 client the flusher uses; *s3.Client
@@ -73,8 +83,13 @@ type Options struct {
 	RetryBase, RetryMax time.Duration
 	// ShutdownTimeout bounds the final flush.
 	ShutdownTimeout time.Duration
-	Registerer      prometheus.Registerer // nil registers nothing
-	Log             *slog.Logger          // default slog.Default()
+	// BreakerThreshold and BreakerCooldown configure the circuit breaker:
+	// that many failed puts in a row open it, and it lets one probe put
+	// through after the cooldown; puts wait (sending nothing) meanwhile.
+	BreakerThreshold int
+	BreakerCooldown  time.Duration
+	Registerer       prometheus.Registerer // nil registers nothing
+	Log              *slog.Logger          // default slog.Default()
 	// Now and After are the clock of the schedule (tests replace them);
 	// default time.Now and time.After.
 	Now   func() time.Time
@@ -86,6 +101,8 @@ type Metrics struct {
 	Flushes     *prometheus.CounterVec // result: ok, failed, skipped
 	Objects     *prometheus.CounterVec // kind: report, window
 	PutFailures prometheus.Counter
+	Retries     prometheus.Counter // puts sent again after a failed attempt
+	Breaker     prometheus.Gauge   // 0 closed, 1 half-open, 2 open
 	Leader      prometheus.Gauge
 	LastSuccess prometheus.Gauge
 }
@@ -98,13 +115,17 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Objects written to S3, by kind."}, []string{"kind"}),
 		PutFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "analytics_s3_put_failures_total",
 			Help: "Failed PutObject attempts (each retried)."}),
+		Retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "analytics_s3_retries_total",
+			Help: "PutObject attempts sent again after a failed attempt of the same object."}),
+		Breaker: prometheus.NewGauge(prometheus.GaugeOpts{Name: "analytics_s3_breaker_state",
+			Help: "S3 circuit breaker state: 0 closed, 1 half-open, 2 open."}),
 		Leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "analytics_s3_leader",
 			Help: "1 while this instance owns partition 0 of the group and writes the reports."}),
 		LastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{Name: "analytics_s3_last_success_timestamp_seconds",
 			Help: "Unix time of the last flush that wrote everything."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Flushes, m.Objects, m.PutFailures, m.Leader, m.LastSuccess)
+		reg.MustRegister(m.Flushes, m.Objects, m.PutFailures, m.Retries, m.Breaker, m.Leader, m.LastSuccess)
 	}
 	return m
 }
@@ -114,6 +135,7 @@ type Flusher struct {
 	opts    Options
 	log     *slog.Logger
 	metrics *Metrics
+	br      *breaker.Breaker
 
 	leader atomic.Bool
 	epoch  atomic.Uint64 // incremented each time leadership is gained
@@ -122,10 +144,11 @@ type Flusher struct {
 	hashEpoch uint64           // the epoch the hashes belong to
 	written   map[int64]uint64 // window start → hash of the content last written
 
-	statusMu sync.Mutex // guards the outcome of the last flush
-	lastErr  error      // nil after a success
-	lastOK   time.Time
-	flushed  bool
+	statusMu   sync.Mutex // guards the outcome of the last flush and put
+	lastErr    error      // of the last flush; nil after a success
+	lastPutErr error      // of the last put attempt; nil after a success
+	lastOK     time.Time
+	flushed    bool
 }
 
 // New returns a flusher; it writes nothing until Run.
@@ -152,6 +175,12 @@ func New(opts Options) (*Flusher, error) {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	if opts.BreakerThreshold <= 0 {
+		opts.BreakerThreshold = DefaultBreakerThreshold
+	}
+	if opts.BreakerCooldown <= 0 {
+		opts.BreakerCooldown = DefaultBreakerCooldown
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -164,6 +193,15 @@ func New(opts Options) (*Flusher, error) {
 	}
 	f := &Flusher{opts: opts, log: log.With("sink", "s3report", "bucket", opts.Bucket),
 		metrics: newMetrics(opts.Registerer), written: map[int64]uint64{}}
+	f.br = breaker.New(breaker.Options{Threshold: opts.BreakerThreshold, Cooldown: opts.BreakerCooldown,
+		OnChange: func(from, to breaker.State) {
+			f.metrics.Breaker.Set(to.Gauge())
+			if to == breaker.Closed {
+				f.log.Info("S3 circuit breaker closed", "from", from.String())
+			} else {
+				f.log.Warn("S3 circuit breaker "+to.String(), "from", from.String(), "cooldown", opts.BreakerCooldown)
+			}
+		}})
 	f.SetLeader(opts.Leader)
 	return f, nil
 }
@@ -196,12 +234,17 @@ func (f *Flusher) RebalanceCallback() goka.RebalanceCallback {
 	}
 }
 
-// Health reports whether the last flush wrote everything (for
-// httpapi.Server.Degraded).
+// Health reports whether the last flush wrote everything and the circuit
+// breaker is closed (for httpapi.Server.Degraded).
 func (f *Flusher) Health() (bool, string) {
+	st := f.br.State()
 	f.statusMu.Lock()
 	defer f.statusMu.Unlock()
 	switch {
+	case st != breaker.Closed && f.lastPutErr != nil:
+		return false, "S3 circuit breaker " + st.String() + "; last S3 error: " + f.lastPutErr.Error()
+	case st != breaker.Closed:
+		return false, "S3 circuit breaker " + st.String()
 	case f.lastErr != nil:
 		return false, "last S3 flush failed: " + f.lastErr.Error()
 	case !f.flushed:
@@ -331,33 +374,61 @@ func (f *Flusher) putJSON(ctx context.Context, key string, v any, kind string) e
 }
 
 // put writes one object, retrying with exponential backoff and full jitter
-// until it succeeds or ctx ends.
+// until it succeeds or ctx ends. While the circuit breaker is open it waits
+// for the breaker's probe instead of sending.
 func (f *Flusher) put(ctx context.Context, key string, body []byte, kind string) error {
+	var lastErr error
 	for attempt := 1; ; attempt++ {
-		_, err := f.opts.Client.PutObject(ctx, &s3.PutObjectInput{
+		t, err := f.br.Wait(ctx)
+		if err != nil { // ctx ended while the breaker held the put back
+			if lastErr != nil {
+				err = lastErr
+			}
+			return fmt.Errorf("s3report: put s3://%s/%s not sent (after %d attempts): S3 circuit breaker %s until the flush's deadline: %w",
+				f.opts.Bucket, key, attempt-1, f.br.State(), err)
+		}
+		if attempt > 1 {
+			f.metrics.Retries.Inc()
+		}
+		_, err = f.opts.Client.PutObject(ctx, &s3.PutObjectInput{
 			Bucket:      aws.String(f.opts.Bucket),
 			Key:         aws.String(key),
 			Body:        bytes.NewReader(body),
 			ContentType: aws.String("application/json"),
-		})
+		}, noSDKRetries)
+		f.statusMu.Lock()
+		f.lastPutErr = err
+		f.statusMu.Unlock()
 		if err == nil {
+			f.br.Record(t, breaker.Success)
 			f.metrics.Objects.WithLabelValues(kind).Inc()
 			return nil
 		}
+		lastErr = err
 		f.metrics.PutFailures.Inc()
 		if ctx.Err() != nil {
+			f.br.Record(t, breaker.None)
 			return fmt.Errorf("s3report: put s3://%s/%s (attempt %d): %w", f.opts.Bucket, key, attempt, err)
 		}
+		f.br.Record(t, breaker.HTTPOutcome(err))
 		wait := f.backoff(attempt)
 		f.log.Warn("S3 put failed; retrying", "key", key, "attempt", attempt, "backoff", wait, "error", err)
-		t := time.NewTimer(wait)
+		t2 := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-			t.Stop()
+			t2.Stop()
 			return fmt.Errorf("s3report: put s3://%s/%s (gave up after %d attempts): %w", f.opts.Bucket, key, attempt, err)
-		case <-t.C:
+		case <-t2.C:
 		}
 	}
+}
+
+// noSDKRetries turns the SDK's own retries off for one call: the flusher
+// retries by itself, so that its breaker and metrics see every attempt and
+// the SDK's retry quota does not hide failures.
+func noSDKRetries(o *s3.Options) {
+	o.Retryer = aws.NopRetryer{}
+	o.RetryMaxAttempts = 0
 }
 
 // backoff is the full-jitter wait after the n-th failed attempt (n ≥ 1).

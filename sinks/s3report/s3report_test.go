@@ -179,7 +179,8 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 func newFlusher(t *testing.T, cl PutObjectAPI, table *mapTable, leader bool, reg prometheus.Registerer, clk *clock) *Flusher {
 	t.Helper()
 	opts := Options{Client: cl, Bucket: "lake", Table: table, Leader: leader, Interval: 5 * time.Minute,
-		RetryBase: time.Millisecond, RetryMax: 4 * time.Millisecond, Registerer: reg, Log: quiet()}
+		RetryBase: time.Millisecond, RetryMax: 4 * time.Millisecond, BreakerCooldown: 50 * time.Millisecond,
+		Registerer: reg, Log: quiet()}
 	if clk != nil {
 		opts.Now, opts.After = clk.Now, clk.After
 	}
