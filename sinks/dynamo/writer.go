@@ -41,7 +41,7 @@ const (
 	DefaultMaxBackoff       = 5 * time.Second
 	DefaultBreakerThreshold = 5
 	DefaultBreakerCooldown  = 5 * time.Second
-	DefaultRequestTimeout   = 10 * time.Second
+	DefaultRequestTimeout   = 3 * time.Second
 )
 
 // Item is the desired state of one DynamoDB item.

@@ -72,6 +72,7 @@ type Mirror struct {
 
 	lastOK  time.Time
 	lastErr error
+	writing time.Time // when the flush in progress started writing; zero when none
 
 	lag       prometheus.Gauge
 	latency   prometheus.Histogram
@@ -257,6 +258,14 @@ func (m *Mirror) flush(ctx context.Context) error {
 	}
 	m.pending.Set(float64(len(items)))
 
+	m.mu.Lock()
+	m.writing = time.Now()
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.writing = time.Time{}
+		m.mu.Unlock()
+	}()
 	backoff := 100 * time.Millisecond
 	for {
 		err := m.cfg.Writer.Write(ctx, items)
@@ -317,12 +326,20 @@ func (m *Mirror) flush(ctx context.Context) error {
 	return nil
 }
 
+// StuckAfter is how long a write may take before Health reports the mirror
+// degraded: a DynamoDB that accepts connections but does not answer
+// produces no error until requests time out.
+const StuckAfter = 5 * time.Second
+
 // Health reports whether the mirror keeps up; detail says why not.
 func (m *Mirror) Health() (ok bool, detail string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.cfg.Writer.Healthy() {
 		return false, "dynamodb circuit breaker open"
+	}
+	if !m.writing.IsZero() && time.Since(m.writing) > StuckAfter {
+		return false, fmt.Sprintf("dynamodb write in progress for %s", time.Since(m.writing).Round(time.Second))
 	}
 	if m.lastErr != nil {
 		return false, "dynamodb writes failing: " + m.lastErr.Error()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -207,4 +208,46 @@ func attrString(v interface{}) string {
 		return x.Value
 	}
 	return ""
+}
+
+// blockingWriter hangs until released, like a DynamoDB that was stopped.
+type blockingWriter struct{ release chan struct{} }
+
+func (b blockingWriter) Write(ctx context.Context, _ []dynamo.Item) error {
+	select {
+	case <-b.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+func (b blockingWriter) Healthy() bool { return true }
+
+// A write that hangs makes the mirror unhealthy after StuckAfter, before
+// any request has failed.
+func TestMirrorReportsAHangingWrite(t *testing.T) {
+	w := blockingWriter{release: make(chan struct{})}
+	m := newTestMirror(w, map[string]interface{}{}, inventory.TableCodec{})
+	committed := 0
+	m.onUpdate(fakeCtx{key: inventory.ProductKey(1), committed: &committed},
+		encode(t, &inventory.Product{Rev: 1, Live: true, Name: "a", CDCTsMs: 1000}))
+	done := make(chan error, 1)
+	go func() { done <- m.flush(context.Background()) }()
+	time.Sleep(50 * time.Millisecond)
+	if ok, detail := m.Health(); !ok {
+		t.Fatalf("unhealthy right away: %s", detail)
+	}
+	m.mu.Lock()
+	m.writing = m.writing.Add(-StuckAfter) // as if StuckAfter had passed
+	m.mu.Unlock()
+	if ok, detail := m.Health(); ok || !strings.Contains(detail, "in progress") {
+		t.Fatalf("health = %v %q, want degraded by the hanging write", ok, detail)
+	}
+	close(w.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if ok, detail := m.Health(); !ok || committed != 1 {
+		t.Fatalf("after the write: health %v %q, committed %d", ok, detail, committed)
+	}
 }
