@@ -1,13 +1,15 @@
 // Package dynalite runs a DynamoDB-compatible API server for tests: the npm
 // package dynalite (pinned in package.json and package-lock.json beside this
-// file), in memory, on a free loopback port.
+// file), in memory or (Options.Path) in a LevelDB directory, on a free
+// loopback port.
 //
 // Start installs the npm package on first use (`npm ci`, guarded by a lock
 // file so that parallel test binaries install it once), starts
 // `node node_modules/dynalite/cli.js` in a process group of its own and waits
 // until it answers ListTables. Stop kills the whole group, so no node process
-// outlives the test. Pause and Resume stop and continue the server
-// (SIGSTOP/SIGCONT) for chaos tests.
+// outlives the test. For chaos tests, Pause and Resume stop and continue the
+// server (SIGSTOP/SIGCONT), and Kill and Restart end it abruptly and start it
+// again on the same port (keeping the tables with Options.Path).
 //
 // Only node and npm are needed: a fresh CI machine with Go and Node runs it.
 package dynalite
@@ -56,27 +58,58 @@ type Options struct {
 	StartTimeout time.Duration
 	// InstallTimeout bounds `npm ci` when node_modules is missing. Default 5m.
 	InstallTimeout time.Duration
+	// Path, when set, keeps the tables in a LevelDB store in this directory
+	// (dynalite --path; created when missing), so that they survive Kill and
+	// Restart. Default: in memory, lost when the process ends.
+	Path string
 	// Output, when set, also receives the server's stdout and stderr.
 	Output io.Writer
 	// Logger receives progress (install, start, stop). Default slog.Default().
 	Logger *slog.Logger
 }
 
-// Server is a running dynalite process.
+// Server is a running dynalite server: one node process at a time, on one
+// port for its whole life.
 type Server struct {
 	endpoint string
-	cmd      *exec.Cmd
+	port     int
+	node     string
+	dir      string
+	opts     Options
 	out      *tailBuffer
 	log      *slog.Logger
-
-	done    chan struct{} // closed when the process has exited
-	waitErr error         // set before done is closed
 
 	stopOnce sync.Once
 	stopErr  error
 
-	mu      sync.Mutex
+	mu      sync.Mutex // guards p and stopped, and serialises Kill, Restart and Stop
+	p       *proc
 	stopped bool
+}
+
+// proc is one node process of a Server.
+type proc struct {
+	cmd     *exec.Cmd
+	done    chan struct{} // closed when the process has exited
+	waitErr error         // set before done is closed
+	killed  bool          // ended by kill (guarded by the Server's mu)
+}
+
+// exited reports whether the process has ended.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// current returns the current process.
+func (s *Server) current() *proc {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.p
 }
 
 // Start installs dynalite if needed, starts it on a free loopback port and
@@ -110,6 +143,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err := ensureInstalled(ctx, dir, opts); err != nil {
 		return nil, err
 	}
+	if opts.Path != "" {
+		if err := os.MkdirAll(opts.Path, 0o755); err != nil {
+			return nil, fmt.Errorf("dynalite: data directory: %w", err)
+		}
+	}
 
 	const attempts = 5 // a free port can be taken between probing and binding
 	var lastErr error
@@ -133,47 +171,122 @@ func start(ctx context.Context, node, dir string, opts Options) (*Server, error)
 	if err != nil {
 		return nil, err
 	}
-	ms := strconv.FormatInt(opts.TableDelay.Milliseconds(), 10)
-	cmd := exec.Command(node, filepath.Join("node_modules", "dynalite", "cli.js"),
-		"--host", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--createTableMs", ms, "--deleteTableMs", ms, "--updateTableMs", ms)
-	cmd.Dir = dir
-	cmd.Env = os.Environ()
-	out := &tailBuffer{max: 64 << 10}
-	var w io.Writer = out
-	if opts.Output != nil {
-		w = io.MultiWriter(out, opts.Output)
-	}
-	cmd.Stdout, cmd.Stderr = w, w
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("dynalite: starting node in %s: %w", dir, err)
-	}
 	s := &Server{
 		endpoint: "http://127.0.0.1:" + strconv.Itoa(port),
-		cmd:      cmd,
-		out:      out,
+		port:     port,
+		node:     node,
+		dir:      dir,
+		opts:     opts,
+		out:      &tailBuffer{max: 64 << 10},
 		log:      opts.Logger,
-		done:     make(chan struct{}),
 	}
-	go func() {
-		s.waitErr = cmd.Wait()
-		close(s.done)
-	}()
-	if err := s.waitReady(ctx, opts.StartTimeout); err != nil {
-		_ = s.Stop()
-		if strings.Contains(out.String(), "EADDRINUSE") {
+	p, err := s.spawn(ctx)
+	if err != nil {
+		if strings.Contains(s.out.String(), "EADDRINUSE") {
 			return nil, fmt.Errorf("dynalite: port %d: %w", port, errPortInUse)
 		}
 		return nil, err
 	}
-	s.log.Debug("dynalite started", "endpoint", s.endpoint, "pid", cmd.Process.Pid)
+	s.p = p
+	s.log.Debug("dynalite started", "endpoint", s.endpoint, "pid", p.cmd.Process.Pid, "path", opts.Path)
 	return s, nil
 }
 
-// waitReady polls ListTables until the server answers, the process exits,
+// spawn starts a node process on s's port and waits until it answers; on
+// failure it leaves no process behind.
+func (s *Server) spawn(ctx context.Context) (*proc, error) {
+	ms := strconv.FormatInt(s.opts.TableDelay.Milliseconds(), 10)
+	args := []string{filepath.Join("node_modules", "dynalite", "cli.js"),
+		"--host", "127.0.0.1", "--port", strconv.Itoa(s.port),
+		"--createTableMs", ms, "--deleteTableMs", ms, "--updateTableMs", ms}
+	if s.opts.Path != "" {
+		args = append(args, "--path", s.opts.Path)
+	}
+	cmd := exec.Command(s.node, args...)
+	cmd.Dir = s.dir
+	cmd.Env = os.Environ()
+	var w io.Writer = s.out
+	if s.opts.Output != nil {
+		w = io.MultiWriter(s.out, s.opts.Output)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("dynalite: starting node in %s: %w", s.dir, err)
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.done)
+	}()
+	if err := s.waitReady(ctx, p, s.opts.StartTimeout); err != nil {
+		_ = p.kill()
+		return nil, err
+	}
+	return p, nil
+}
+
+// kill sends SIGKILL to the process group and waits for node to exit.
+func (p *proc) kill() error {
+	if p.exited() {
+		return nil
+	}
+	p.killed = true
+	if err := killGroup(p.cmd.Process.Pid, sigKill); err != nil {
+		_ = p.cmd.Process.Kill()
+	}
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("dynalite: node (pid %d) did not exit after SIGKILL", p.cmd.Process.Pid)
+	}
+}
+
+// Kill ends the server's node process abruptly (SIGKILL, also when paused),
+// as a crash would, and waits for it to exit. Requests are then refused
+// until Restart. Without Options.Path the tables are lost; with it they are
+// kept (LevelDB has written each change to its log, in the operating
+// system's buffers, before answering).
+func (s *Server) Kill() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return errors.New("dynalite: kill: server stopped")
+	}
+	if err := s.p.kill(); err != nil {
+		return fmt.Errorf("dynalite: kill: %w", err)
+	}
+	s.log.Debug("dynalite killed", "endpoint", s.endpoint)
+	return nil
+}
+
+// Restart starts the server again on the same port, after Kill or while it
+// runs (it is killed first, as by Kill), and returns once it answers. With
+// Options.Path the new process opens the same tables; in memory it starts
+// empty. Clients made before keep working. It fails after Stop, or when
+// another process took the port meanwhile.
+func (s *Server) Restart(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return errors.New("dynalite: restart: server stopped")
+	}
+	if err := s.p.kill(); err != nil {
+		return fmt.Errorf("dynalite: restart: %w", err)
+	}
+	p, err := s.spawn(ctx)
+	if err != nil {
+		return fmt.Errorf("dynalite: restart on port %d: %w", s.port, err)
+	}
+	s.p = p
+	s.log.Debug("dynalite restarted", "endpoint", s.endpoint, "pid", p.cmd.Process.Pid, "path", s.opts.Path)
+	return nil
+}
+
+// waitReady polls ListTables until the server answers, the process p exits,
 // the timeout passes or ctx is done.
-func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {
+func (s *Server) waitReady(ctx context.Context, p *proc, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	client := s.newClient()
@@ -189,8 +302,8 @@ func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {
 		}
 		lastErr = err
 		select {
-		case <-s.done:
-			return fmt.Errorf("dynalite: node exited before answering (%v); output:\n%s", s.waitErr, s.out.String())
+		case <-p.done:
+			return fmt.Errorf("dynalite: node exited before answering (%v); output:\n%s", p.waitErr, s.out.String())
 		case <-ctx.Done():
 			return fmt.Errorf("dynalite: no answer from %s: %w (last error: %v); output:\n%s",
 				s.endpoint, ctx.Err(), lastErr, s.out.String())
@@ -204,16 +317,16 @@ func (s *Server) Endpoint() string { return s.endpoint }
 
 // Client returns a DynamoDB client for the server: static dummy credentials,
 // region us-east-1, the server as base endpoint. It uses no shared AWS
-// configuration or environment, so tests are hermetic. It fails once the
-// server has stopped. ctx is accepted for symmetry with config loading.
+// configuration or environment, so tests are hermetic. It fails while the
+// server's process has exited (after Stop, or after Kill until Restart);
+// a client keeps working across Kill and Restart. ctx is accepted for
+// symmetry with config loading.
 func (s *Server) Client(ctx context.Context) (*dynamodb.Client, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("dynalite client: %w", err)
 	}
-	select {
-	case <-s.done:
-		return nil, fmt.Errorf("dynalite client: server %s has exited: %v", s.endpoint, s.waitErr)
-	default:
+	if p := s.current(); p.exited() {
+		return nil, fmt.Errorf("dynalite client: server %s has exited: %v", s.endpoint, p.waitErr)
 	}
 	return s.newClient(), nil
 }
@@ -249,12 +362,10 @@ func (s *Server) signalGroup(sig sysSignal) error {
 	if s.stopped {
 		return errors.New("server stopped")
 	}
-	select {
-	case <-s.done:
-		return fmt.Errorf("server exited: %v", s.waitErr)
-	default:
+	if s.p.exited() {
+		return fmt.Errorf("server exited: %v", s.p.waitErr)
 	}
-	return killGroup(s.cmd.Process.Pid, sig)
+	return killGroup(s.p.cmd.Process.Pid, sig)
 }
 
 // Stop kills the server's process group (also when paused) and waits for
@@ -262,25 +373,18 @@ func (s *Server) signalGroup(sig sysSignal) error {
 func (s *Server) Stop() error {
 	s.stopOnce.Do(func() {
 		s.mu.Lock()
+		defer s.mu.Unlock()
 		s.stopped = true
-		s.mu.Unlock()
-		select {
-		case <-s.done:
-			// Exited by itself: report why, unless it was a clean exit.
-			if s.waitErr != nil {
-				s.stopErr = fmt.Errorf("dynalite: node had exited: %w", s.waitErr)
+		p := s.p
+		if p.exited() {
+			// Exited by itself: report why, unless it was a clean exit or
+			// Kill's.
+			if p.waitErr != nil && !p.killed {
+				s.stopErr = fmt.Errorf("dynalite: node had exited: %w", p.waitErr)
 			}
 			return
-		default:
 		}
-		if err := killGroup(s.cmd.Process.Pid, sigKill); err != nil {
-			_ = s.cmd.Process.Kill()
-		}
-		select {
-		case <-s.done:
-		case <-time.After(30 * time.Second):
-			s.stopErr = fmt.Errorf("dynalite: node (pid %d) did not exit after SIGKILL", s.cmd.Process.Pid)
-		}
+		s.stopErr = p.kill()
 		s.log.Debug("dynalite stopped", "endpoint", s.endpoint)
 	})
 	return s.stopErr

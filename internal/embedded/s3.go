@@ -37,13 +37,20 @@ type S3Options struct {
 }
 
 // S3 is a running in-process S3 endpoint (gofakes3) served over HTTP.
+// Stop and Restart take it off the network and back, on the same port and
+// with the same objects, for outage tests.
 type S3 struct {
-	backend   gofakes3.Backend
-	server    *http.Server
-	endpoint  string
-	logger    *slog.Logger
-	served    chan struct{}
-	closeOnce sync.Once
+	backend  gofakes3.Backend
+	handler  http.Handler
+	addr     string // 127.0.0.1:<port>, fixed for the endpoint's life
+	endpoint string
+	logger   *slog.Logger
+
+	mu      sync.Mutex // guards the fields below; serialises Stop, Restart and Close
+	server  *http.Server
+	served  chan struct{} // closed when server's Serve has returned
+	stopped bool          // by Stop, until Restart
+	closed  bool
 }
 
 // StartS3 starts an S3-compatible HTTP endpoint on 127.0.0.1 backed by
@@ -85,23 +92,85 @@ func StartS3(opts S3Options) (*S3, error) {
 	}
 	s := &S3{
 		backend:  backend,
+		handler:  faker.Server(),
+		addr:     ln.Addr().String(),
 		endpoint: "http://" + ln.Addr().String(),
 		logger:   logger,
-		served:   make(chan struct{}),
-		server: &http.Server{
-			Handler:           faker.Server(),
-			ReadHeaderTimeout: 30 * time.Second,
-			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		},
 	}
-	go func() {
-		defer close(s.served)
-		if err := s.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("embedded s3 server stopped", "endpoint", s.endpoint, "err", err)
-		}
-	}()
+	s.serve(ln)
 	logger.Info("embedded s3 started", "endpoint", s.endpoint, "dir", opts.Dir)
 	return s, nil
+}
+
+// serve serves s's handler on ln with a new HTTP server; s.mu is held or s
+// is not shared yet.
+func (s *S3) serve(ln net.Listener) {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	served := make(chan struct{})
+	s.server, s.served = srv, served
+	go func() {
+		defer close(served)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logger.Error("embedded s3 server stopped", "endpoint", s.endpoint, "err", err)
+		}
+	}()
+}
+
+// Stop takes the endpoint off the network abruptly, as an outage would: it
+// closes the listener and every open connection at once, so requests in
+// flight fail and new ones are refused. Buckets and objects are kept for
+// Restart. Stopping a stopped endpoint does nothing.
+func (s *S3) Stop() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("embedded s3: stop: closed")
+	}
+	if s.stopped {
+		return nil
+	}
+	err := s.server.Close()
+	<-s.served
+	s.stopped = true
+	s.logger.Info("embedded s3 stopped (outage)", "endpoint", s.endpoint)
+	if err != nil {
+		return fmt.Errorf("embedded s3: stop %s: %w", s.endpoint, err)
+	}
+	return nil
+}
+
+// Restart serves the endpoint again after Stop, on the same port and with
+// the same buckets and objects. It retries the listen for a few seconds
+// should the port still be held, and fails if another process took it.
+// Restarting a running endpoint does nothing.
+func (s *S3) Restart() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("embedded s3: restart: closed")
+	}
+	if !s.stopped {
+		return nil
+	}
+	var ln net.Listener
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if ln, err = net.Listen("tcp", s.addr); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("embedded s3: restart: listen on %s: %w", s.addr, err)
+	}
+	s.serve(ln)
+	s.stopped = false
+	s.logger.Info("embedded s3 restarted", "endpoint", s.endpoint)
+	return nil
 }
 
 // Endpoint returns the base URL of the endpoint, http://127.0.0.1:<port>.
@@ -134,19 +203,26 @@ func (s *S3) CreateBucket(ctx context.Context, name string) error {
 	return nil
 }
 
-// Close stops the HTTP server, letting in-flight requests finish for a few
-// seconds. It is safe to call more than once.
+// Close stops the HTTP server for good, letting in-flight requests finish
+// for a few seconds. It is safe to call more than once, and after Stop.
 func (s *S3) Close() {
-	s.closeOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), s3ShutdownTimeout)
-		defer cancel()
-		if err := s.server.Shutdown(ctx); err != nil {
-			s.logger.Warn("embedded s3 shutdown", "endpoint", s.endpoint, "err", err)
-			_ = s.server.Close()
-		}
-		<-s.served
-		s.logger.Info("embedded s3 stopped", "endpoint", s.endpoint)
-	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	if s.stopped {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s3ShutdownTimeout)
+	defer cancel()
+	if err := s.server.Shutdown(ctx); err != nil {
+		s.logger.Warn("embedded s3 shutdown", "endpoint", s.endpoint, "err", err)
+		_ = s.server.Close()
+	}
+	<-s.served
+	s.logger.Info("embedded s3 stopped", "endpoint", s.endpoint)
 }
 
 // NewS3Client returns an aws-sdk-go-v2 S3 client for an S3-compatible
