@@ -80,7 +80,7 @@ type Options struct {
 	// ProfileDir, when set, receives a CPU profile of each service process
 	// (<service>-<phase>.pprof).
 	ProfileDir string
-	Log     *slog.Logger
+	Log        *slog.Logger
 }
 
 // Row is one service's measurements.
@@ -93,10 +93,10 @@ type Row struct {
 	Bare       time.Duration // bare consumer over the same records
 	PeakRSS    int64
 	CPU        time.Duration // the service process's CPU time until converged, startup included
-	SteadyRate float64 // changes/s achieved in the latency phase
-	P50, P99   float64 // seconds; NaN when not measured
-	Samples    int     // latency observations
-	SinkWrites int     // items written to DynamoDB (after coalescing) or report objects to S3
+	SteadyRate float64       // changes/s achieved in the latency phase
+	P50, P99   float64       // seconds; NaN when not measured
+	Samples    int           // latency observations
+	SinkWrites int           // items written to DynamoDB (after coalescing) or report objects to S3
 	Verified   string
 }
 

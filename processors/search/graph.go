@@ -22,8 +22,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cdcflow/cdcflow/codecs/debezium"
-	"github.com/cdcflow/cdcflow/processors/delivery"
 	"github.com/cdcflow/cdcflow/processors/cdc"
+	"github.com/cdcflow/cdcflow/processors/delivery"
 )
 
 // Defaults of the contract.
