@@ -26,6 +26,10 @@ import (
 	"github.com/cdcflow/cdcflow/internal/config"
 )
 
+// RebalanceTimeout is how long a consumer-group rebalance may wait for the
+// members to rejoin (Sarama's default is 60 s).
+const RebalanceTimeout = 20 * time.Second
+
 // StreamRetention is the retention of the internal streams the services
 // create (loopback topics): long enough to survive a long outage.
 const StreamRetention = 7 * 24 * time.Hour
@@ -62,6 +66,18 @@ func New(cfg config.Config, memory bool) (*Settings, error) {
 	sc.Producer.Retry.Backoff = 250 * time.Millisecond
 	sc.Producer.Flush.Frequency = 5 * time.Millisecond
 	sc.Producer.Compression = sarama.CompressionNone
+	// A JoinGroup (and a SyncGroup) is answered when the group's rebalance
+	// completes: after a crash, once the dead member's session has expired
+	// and the other members rejoined, up to the rebalance timeout. Sarama
+	// waits for every response at most Net.ReadTimeout and fails the join
+	// with "i/o timeout" otherwise, which stops the processor: with
+	// Sarama's defaults (60 s rebalance timeout, 30 s read timeout) an
+	// instance restarted after a crash could exit 30 s later
+	// (IBM/sarama#2820). The read timeout covers a session expiry plus a
+	// whole rebalance, with a margin; the rebalance timeout is shorter
+	// than Sarama's so that a crashed member holds a rebalance up less.
+	sc.Consumer.Group.Rebalance.Timeout = RebalanceTimeout
+	sc.Net.ReadTimeout = sc.Consumer.Group.Session.Timeout + RebalanceTimeout + 30*time.Second
 	if cfg.TLS {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.TLSSkipVerify} //nolint:gosec // opt-in by KAFKA_TLS_INSECURE_SKIP_VERIFY
 		if cfg.TLSCAFile != "" {
@@ -127,7 +143,7 @@ func (s *Settings) ProcessorOptions(extra ...goka.ProcessorOption) []goka.Proces
 		goka.WithConsumerGroupBuilder(OrderedCommits(s.consumerGroupBuilder())),
 		goka.WithConsumerSaramaBuilder(s.consumerBuilder()),
 		goka.WithProducerBuilder(s.producerBuilder()),
-		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(s.Sarama, s.TopicConfig)),
+		goka.WithTopicManagerBuilder(s.topicManagerBuilder()),
 		goka.WithStorageBuilder(s.Storage),
 		goka.WithNilHandling(goka.NilProcess), // tombstones reach the input edge to be counted
 	}
@@ -142,7 +158,7 @@ func (s *Settings) ViewOptions(extra ...goka.ViewOption) []goka.ViewOption {
 	opts := []goka.ViewOption{
 		goka.WithViewClientID(s.Sarama.ClientID + "-view"),
 		goka.WithViewConsumerSaramaBuilder(s.consumerBuilder()),
-		goka.WithViewTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(s.Sarama, s.TopicConfig)),
+		goka.WithViewTopicManagerBuilder(s.topicManagerBuilder()),
 		goka.WithViewStorageBuilder(s.ViewStorage),
 		goka.WithViewAutoReconnect(),
 	}
@@ -157,7 +173,7 @@ func (s *Settings) EmitterOptions(extra ...goka.EmitterOption) []goka.EmitterOpt
 	opts := []goka.EmitterOption{
 		goka.WithEmitterClientID(s.Sarama.ClientID + "-emitter"),
 		goka.WithEmitterProducerBuilder(s.producerBuilder()),
-		goka.WithEmitterTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(s.Sarama, s.TopicConfig)),
+		goka.WithEmitterTopicManagerBuilder(s.topicManagerBuilder()),
 	}
 	return append(opts, extra...)
 }
@@ -215,7 +231,7 @@ func (c *scramClient) Done() bool                            { return c.conv.Don
 // topic the service reads. Where the cluster forbids creating topics they
 // must exist beforehand; the error names the topic.
 func (s *Settings) EnsureStreams(like string, topics ...string) error {
-	tm, err := goka.NewTopicManager(s.Brokers, s.Sarama, s.TopicConfig)
+	tm, err := s.topicManagerBuilder()(s.Brokers)
 	if err != nil {
 		return fmt.Errorf("topic manager: %w", err)
 	}
