@@ -1,0 +1,12 @@
+# Long-running checks that are not part of scripts/test (CI runs the short
+# versions of the chaos tests with the rest of the suite).
+
+.PHONY: chaos
+
+# chaos: the full-size chaos tests (crashes, rebalances, SIGTERM, outages,
+# poison messages; -tags chaos selects their long versions), then a
+# 10-minute fuzz run of the Debezium decoder. CHAOS_SEED=<n> replays other
+# random choices; CHAOS_LOG_DIR=<dir> keeps the services' logs.
+chaos:
+	go test -tags chaos -count=1 -timeout 60m -run 'Chaos' -v ./internal/e2e/
+	go test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=10m ./codecs/debezium/
