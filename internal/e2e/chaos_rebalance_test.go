@@ -60,6 +60,7 @@ func chaosRebalance(t *testing.T, c *chaosTarget, seed uint64, feed time.Duratio
 	a := c.start(t, c.binary+"-a", nil)
 	b := c.start(t, c.binary+"-b", nil)
 	insts := []*procService{a, b}
+	c.nudge(t, func() []*procService { return insts })
 	a.WaitReady(2 * time.Minute)
 	b.WaitReady(2 * time.Minute)
 
@@ -87,6 +88,24 @@ func chaosRebalance(t *testing.T, c *chaosTarget, seed uint64, feed time.Duratio
 		}
 		return ""
 	}, a, b)
+	if c.mirror {
+		// The mirror groups too: both instances copy part of the table
+		// to DynamoDB when the victim dies, so the survivor's mirror must
+		// take partitions over as well.
+		mg, mt := c.group+"-dynamodb", c.group+"-table"
+		chaosEventually(t, time.Minute, func() string {
+			var all []int32
+			for _, p := range insts {
+				_, parts, _ := procClaims(p.current().log, mg, mt)
+				all = append(all, parts...)
+			}
+			slices.Sort(all)
+			if !slices.Equal(all, []int32{0, 1, 2}) {
+				return fmt.Sprintf("partitions of %s owned by the mirrors: %v", mt, all)
+			}
+			return ""
+		}, a, b)
+	}
 	t.Logf("+%v generation %d: %s owns %v, %s owns %v of %s", time.Since(began).Round(time.Millisecond), gen, a.label, owned[a], b.label, owned[b], topic)
 
 	victim, survivor := a, b

@@ -274,6 +274,18 @@ func (c *chaosTarget) groups() []procGroup {
 	return gs
 }
 
+// nudge runs procNudgeMembers on the target's consumer groups until the
+// test ends.
+func (c *chaosTarget) nudge(t *testing.T, running func() []*procService) {
+	groups := []string{c.group}
+	if c.mirror {
+		groups = append(groups, c.group+"-dynamodb")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	procNudgeMembers(ctx, t, c.k, groups, running)
+}
+
 // start starts an instance of the target's binary.
 func (c *chaosTarget) start(t *testing.T, label string, extra map[string]string) *procService {
 	t.Helper()

@@ -29,7 +29,9 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/cdcflow/cdcflow/internal/embedded"
 	"github.com/cdcflow/cdcflow/internal/testenv"
@@ -123,7 +125,7 @@ type procExit struct {
 
 func (e procExit) String() string {
 	if e.signal != "" {
-		return "killed by " + e.signal
+		return "signal: " + e.signal
 	}
 	return "exit code " + strconv.Itoa(e.code)
 }
@@ -360,7 +362,8 @@ func (p *procService) Dump() {
 
 // procDiagnose logs what a stuck test needs to know about Kafka: whether
 // the broker still serves a fresh consumer, and the group's offsets; and
-// writes this test process's goroutines (the broker's among them) to a file.
+// writes this test process's goroutines (the broker's among them) to a file
+// (kept under CHAOS_LOG_DIR when set).
 func procDiagnose(t testing.TB, k *embedded.Kafka, group string, topics ...string) {
 	t.Helper()
 	committed, hwm, err := procOffsets(k, group, topics...)
@@ -378,7 +381,11 @@ func procDiagnose(t testing.TB, k *embedded.Kafka, group string, topics ...strin
 		cl.Close()
 		t.Logf("diagnosis: a fresh consumer read %d records in %v", n, time.Since(start).Round(time.Millisecond))
 	}
-	f, err := os.CreateTemp("", "chaos-test-goroutines-*.txt")
+	dir := os.Getenv("CHAOS_LOG_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	f, err := os.CreateTemp(dir, "test-goroutines-*.txt")
 	if err == nil {
 		_ = pprof.Lookup("goroutine").WriteTo(f, 2)
 		f.Close()
@@ -674,6 +681,15 @@ func procWaitCaughtUp(t testing.TB, k *embedded.Kafka, within time.Duration, run
 			p.CheckRunning()
 		}
 		if time.Now().After(deadline) {
+			for _, g := range groups {
+				if lag, err := procLag(t, k, g.group, g.topics...); err != nil || lag > 0 {
+					procDiagnose(t, k, g.group, g.topics...)
+					break
+				}
+			}
+			for _, p := range running {
+				p.Dump() // where a stuck consumer waits, for the post-mortem
+			}
 			t.Fatalf("not caught up within %v: %s", within, strings.Join(lagging, "; "))
 		}
 		time.Sleep(500 * time.Millisecond)
@@ -684,4 +700,70 @@ func procWaitCaughtUp(t testing.TB, k *embedded.Kafka, within time.Duration, run
 type procGroup struct {
 	group  string
 	topics []string
+}
+
+// ---- kfake: expiring members that died while joining ----
+
+// procNudgeMembers works around a bug of kfake, the in-process broker: a
+// member whose JoinGroup answer could not be delivered (its process was
+// killed while the join waited for a rebalance) never gets a session
+// timer, so kfake never expires it; once the group is stable again, the
+// partitions assigned to that dead member stay unconsumed for good. A real
+// broker expires every member that stops heartbeating after its session
+// timeout. Until ctx ends, this sends every member of the groups one
+// heartbeat per generation on its behalf, which arms its session timer:
+// live members heartbeat on anyway, a dead one expires a session timeout
+// later, as on a real broker. The current generation of a group is read
+// from the logs of the running instances.
+func procNudgeMembers(ctx context.Context, t testing.TB, k *embedded.Kafka, groups []string, running func() []*procService) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Brokers()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer cl.Close()
+		nudged := map[string]bool{} // group/generation/member
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			for _, group := range groups {
+				gen := 0
+				for _, p := range running() {
+					if r := p.current(); r != nil && !r.exited() {
+						if g, _, ok := procClaims(r.log, group, ""); ok {
+							gen = max(gen, g)
+						}
+					}
+				}
+				if gen == 0 {
+					continue
+				}
+				req := kmsg.NewPtrDescribeGroupsRequest()
+				req.Groups = []string{group}
+				rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				resp, err := req.RequestWith(rctx, cl)
+				cancel()
+				if err != nil || len(resp.Groups) != 1 {
+					continue
+				}
+				for _, m := range resp.Groups[0].Members {
+					key := fmt.Sprintf("%s/%d/%s", group, gen, m.MemberID)
+					if nudged[key] {
+						continue
+					}
+					hb := kmsg.NewPtrHeartbeatRequest()
+					hb.Group, hb.Generation, hb.MemberID = group, int32(gen), m.MemberID
+					hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+					hresp, err := hb.RequestWith(hctx, cl)
+					cancel()
+					if err == nil && (hresp.ErrorCode == 0 || hresp.ErrorCode == kerr.RebalanceInProgress.Code) {
+						nudged[key] = true
+					}
+				}
+			}
+		}
+	}()
 }

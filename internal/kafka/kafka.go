@@ -66,18 +66,15 @@ func New(cfg config.Config, memory bool) (*Settings, error) {
 	sc.Producer.Retry.Backoff = 250 * time.Millisecond
 	sc.Producer.Flush.Frequency = 5 * time.Millisecond
 	sc.Producer.Compression = sarama.CompressionNone
-	// A JoinGroup (and a SyncGroup) is answered when the group's rebalance
-	// completes: after a crash, once the dead member's session has expired
-	// and the other members rejoined, up to the rebalance timeout. Sarama
-	// waits for every response at most Net.ReadTimeout and fails the join
-	// with "i/o timeout" otherwise, which stops the processor: with
-	// Sarama's defaults (60 s rebalance timeout, 30 s read timeout) an
-	// instance restarted after a crash could exit 30 s later
-	// (IBM/sarama#2820). The read timeout covers a session expiry plus a
-	// whole rebalance, with a margin; the rebalance timeout is shorter
-	// than Sarama's so that a crashed member holds a rebalance up less.
+	// A JoinGroup is answered when the group's rebalance completes, which
+	// the coordinator lets take up to the rebalance timeout (a member that
+	// crashed after joining holds it up until then). Sarama waits for
+	// every response at most Net.ReadTimeout (30 s) and fails the join
+	// with "i/o timeout" otherwise (IBM/sarama#2820): with Sarama's
+	// default rebalance timeout of 60 s, an instance restarted after a
+	// crash could stop this way. Keep the rebalance timeout below the read
+	// timeout; joins that still time out are retried (OrderedCommits).
 	sc.Consumer.Group.Rebalance.Timeout = RebalanceTimeout
-	sc.Net.ReadTimeout = sc.Consumer.Group.Session.Timeout + RebalanceTimeout + 30*time.Second
 	if cfg.TLS {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.TLSSkipVerify} //nolint:gosec // opt-in by KAFKA_TLS_INSECURE_SKIP_VERIFY
 		if cfg.TLSCAFile != "" {

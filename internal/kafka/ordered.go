@@ -2,8 +2,13 @@ package kafka
 
 import (
 	"context"
+	"errors"
+	"io"
+	"net"
 	"sort"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
@@ -31,8 +36,37 @@ func OrderedCommits(build goka.ConsumerGroupBuilder) goka.ConsumerGroupBuilder {
 
 type orderedGroup struct{ sarama.ConsumerGroup }
 
+// joinRetries bounds how often Consume retries a session that could not be
+// set up because the connection to the coordinator failed.
+const joinRetries = 5
+
+// Consume runs one session of the group. A session that cannot start
+// because a request to the coordinator timed out or the connection broke
+// (a JoinGroup held longer than Net.ReadTimeout while a crashed member is
+// dropped, a coordinator restarting) is tried again, a few times with a
+// pause: Goka stops the processor, and the service, on any error of
+// Consume, and Sarama expects the caller to simply call Consume again.
 func (g orderedGroup) Consume(ctx context.Context, topics []string, h sarama.ConsumerGroupHandler) error {
-	return g.ConsumerGroup.Consume(ctx, topics, &orderedHandler{inner: h})
+	for attempt := 1; ; attempt++ {
+		err := g.ConsumerGroup.Consume(ctx, topics, &orderedHandler{inner: h})
+		if err == nil || ctx.Err() != nil || attempt > joinRetries || !transientNetError(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt) * time.Second):
+		}
+	}
+}
+
+// transientNetError reports whether err is a broken or timed-out
+// connection, which a new attempt on a new connection may not meet again.
+func transientNetError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNREFUSED)
 }
 
 type orderedHandler struct {
