@@ -11,13 +11,22 @@ type DecoderOptions struct {
 	// does not state one, in particular without the schema wrapper
 	// (DECIMAL_SCALE). 0 means 2.
 	DefaultScale int32
+	// UnavailablePlaceholder is the connector's unavailable.value.placeholder:
+	// the text a change carries instead of an unchanged TOASTed value.
+	// Empty means DefaultUnavailablePlaceholder.
+	UnavailablePlaceholder string
 }
+
+// DefaultUnavailablePlaceholder is Debezium's default
+// unavailable.value.placeholder.
+const DefaultUnavailablePlaceholder = "__debezium_unavailable_value"
 
 // Decoder turns Debezium records into typed Messages. It keeps a bounded
 // cache of analysed Connect schemas, so each schema is analysed once. A
 // Decoder is safe for concurrent use.
 type Decoder struct {
 	defaultScale int32
+	placeholder  string
 	cache        *schemaCache // value schemas
 	keyCache     *schemaCache // key schemas: only their extent matters
 }
@@ -28,7 +37,11 @@ func NewDecoder(opts DecoderOptions) *Decoder {
 	if scale == 0 {
 		scale = 2
 	}
-	return &Decoder{defaultScale: scale, cache: newSchemaCache(), keyCache: newSchemaCache()}
+	placeholder := opts.UnavailablePlaceholder
+	if placeholder == "" {
+		placeholder = DefaultUnavailablePlaceholder
+	}
+	return &Decoder{defaultScale: scale, placeholder: placeholder, cache: newSchemaCache(), keyCache: newSchemaCache()}
 }
 
 // Decode decodes one Kafka record of a CDC topic: every shape in CONTRACT.md
@@ -71,6 +84,7 @@ type payloadState struct {
 	hasTable   bool
 	tableInSrc bool // table came from source.table (else __source_table)
 	lsn        uint64
+	seq        sequence // source.sequence, __source_sequence or __sequence
 	srcTs      int64
 	hasSrcTs   bool
 	envTs      int64
@@ -165,6 +179,8 @@ func (p *payloadState) member(k, v []byte) {
 		if lsn, ok := p.uintField(v, string(k)); ok {
 			p.lsn = lsn
 		}
+	case "__source_sequence", "__sequence":
+		p.setSequence(v, string(k))
 	case "__deleted":
 		switch {
 		case v[0] == '"':
@@ -287,6 +303,8 @@ func (p *payloadState) parseSource(s *scanner) *DecodeError {
 			if lsn, ok := p.uintField(f, "source.lsn"); ok {
 				p.lsn = lsn
 			}
+		case "sequence":
+			p.setSequence(f, "source.sequence")
 		case "ts_ms":
 			if f[0] != 'n' {
 				if ts, ok := p.intField(f, "source.ts_ms"); ok {
@@ -295,6 +313,79 @@ func (p *payloadState) parseSource(s *scanner) *DecodeError {
 			}
 		}
 	}
+}
+
+// sequence is a parsed source.sequence: ["<lastCommitLsn>","<lsn>"].
+type sequence struct {
+	ok     bool   // present, with a change LSN
+	commit uint64 // 0 when null
+	lsn    uint64
+}
+
+// setSequence records a source.sequence value: a JSON array of two
+// decimal strings (or nulls) printed into a JSON string. null, or an array
+// whose change LSN is null, means no sequence.
+func (p *payloadState) setSequence(v []byte, name string) {
+	if v[0] == 'n' {
+		return
+	}
+	field := p.prefix + name
+	if v[0] != '"' {
+		p.fail(typeError(field, `JSON array in a string, ["<lastCommitLsn>","<lsn>"]`, v))
+		return
+	}
+	seq, ok := parseSequence(stringContent(v))
+	if !ok {
+		p.fail(typeError(field, `["<lastCommitLsn>","<lsn>"] with decimal LSNs or null`, v))
+		return
+	}
+	p.seq = seq
+}
+
+// parseSequence parses the content of a source.sequence string.
+func parseSequence(raw []byte) (sequence, bool) {
+	s := scanner{data: raw}
+	if s.peek() != '[' {
+		return sequence{}, false
+	}
+	s.pos++
+	var lsns [2]uint64
+	var null [2]bool
+	for i := range lsns {
+		if i > 0 {
+			if s.peek() != ',' {
+				return sequence{}, false
+			}
+			s.pos++
+		}
+		v, err := s.valueSpan()
+		if err != nil {
+			return sequence{}, false
+		}
+		switch {
+		case v[0] == 'n':
+			null[i] = true
+		case v[0] == '"':
+			x, e := parseJSONUint(stringContent(v))
+			if e != numOK {
+				return sequence{}, false
+			}
+			lsns[i] = x
+		default:
+			return sequence{}, false
+		}
+	}
+	if s.peek() != ']' {
+		return sequence{}, false
+	}
+	s.pos++
+	if !s.atEnd() {
+		return sequence{}, false
+	}
+	if null[1] {
+		return sequence{}, true
+	}
+	return sequence{ok: true, commit: lsns[0], lsn: lsns[1]}, true
 }
 
 // isNumber reports whether a validated JSON value is a number.

@@ -176,7 +176,12 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 									wantAfter = truncToMillis(wantAfter)
 								}
 							}
-							want := Message{Kind: KindChange, Table: table, Op: op, ID: 7, Pos: Position{LSN: src.LSN, TsMs: src.TsMs}}
+							pos := Position{LSN: src.LSN, TsMs: src.TsMs}
+							if !format.flat() && src.LSN != 0 { // the envelope's source.sequence
+								pos.Sequenced, pos.Commit = true, src.LastCommitLSN
+							}
+							pos.Snapshot = op == OpRead && pos.Commit == 0
+							want := Message{Kind: KindChange, Table: table, Op: op, ID: 7, Pos: pos}
 							setRows(&want, wantBefore, wantAfter)
 							if !reflect.DeepEqual(got, want) {
 								t.Fatalf("%s:\n got: %s\nwant: %s\nvalue: %s", name, dumpMessage(got), dumpMessage(want), value)
@@ -227,7 +232,7 @@ func TestEncodeTruncateAndTombstoneRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		m := decodeOK(t, d, topic, nil, value)
-		assertMessage(t, m, Message{Kind: KindTruncate, Table: TableOrders, Op: OpTruncate, Pos: Position{LSN: 50, TsMs: 60}})
+		assertMessage(t, m, Message{Kind: KindTruncate, Table: TableOrders, Op: OpTruncate, Pos: Position{Sequenced: true, LSN: 50, TsMs: 60}})
 
 		topic, key := EncodeTombstone(opts, TableOrderItems, 122)
 		assertMessage(t, decodeOK(t, d, topic, key, nil), Message{Kind: KindTombstone, Table: TableOrderItems, ID: 122})

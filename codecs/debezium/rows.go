@@ -15,6 +15,9 @@ type rowParse struct {
 	escaped uint16          // text columns whose raw content has escapes
 	seen    uint16          // columns present in the JSON (including null)
 	present uint16          // columns present with a non-null value
+	// unavailable marks text columns that carried the unavailable-value
+	// placeholder (an unchanged TOASTed value): present, text empty.
+	unavailable uint16
 }
 
 // buildState is the per-message state of the row decoder.
@@ -97,6 +100,13 @@ func (d *Decoder) build(topic string, key []byte, p *payloadState, sch *schemaIn
 	if p.hasSrcTs {
 		msg.Pos.TsMs = p.srcTs
 	}
+	if p.seq.ok {
+		msg.Pos.Sequenced, msg.Pos.Commit, msg.Pos.LSN = true, p.seq.commit, p.seq.lsn
+	}
+	// A snapshot read without a last commit LSN is part of the initial
+	// snapshot, consistent as of the slot's start: before every streamed
+	// change. (An incremental snapshot's reads carry the offset's sequence.)
+	msg.Pos.Snapshot = op == 'r' && msg.Pos.Commit == 0
 	keyID, hasKeyID := d.keyID(topic, key)
 	if op == 't' {
 		msg.Kind = KindTruncate
@@ -188,6 +198,9 @@ func (d *Decoder) build(topic string, key []byte, p *payloadState, sch *schemaIn
 		}
 	}
 
+	if hasAfter && hasBefore && after.unavailable != 0 {
+		fillUnchanged(&after, &before)
+	}
 	var bp, ap *rowParse
 	if hasBefore {
 		bp = &before
@@ -196,7 +209,25 @@ func (d *Decoder) build(topic string, key []byte, p *payloadState, sch *schemaIn
 		ap = &after
 	}
 	fillMessage(&msg, ti, bp, ap)
+	if ap != nil {
+		msg.Unchanged = ColumnSet(ap.unavailable)
+	}
 	return msg, nil
+}
+
+// fillUnchanged takes the values of after's unavailable (unchanged TOASTed)
+// columns from the before image where it has them: under REPLICA IDENTITY
+// FULL the old row is complete, and unchanged means equal to it.
+func fillUnchanged(after, before *rowParse) {
+	for ci := range maxCols {
+		bit := uint16(1) << ci
+		if after.unavailable&bit == 0 || before.present&bit == 0 || before.unavailable&bit != 0 {
+			continue
+		}
+		after.text[ci] = before.text[ci]
+		after.escaped = after.escaped&^bit | before.escaped&bit
+		after.unavailable &^= bit
+	}
 }
 
 func validOp(op byte) bool {
@@ -339,6 +370,7 @@ func (st *buildState) parseRow(ti int, v []byte, cols *[maxCols]colSchema, base 
 func (st *buildState) column(ti, ci int, v []byte, cs *colSchema, row *rowParse, base string) *DecodeError {
 	bit := uint16(1) << ci
 	row.seen |= bit
+	row.unavailable &^= bit
 	if v[0] == 'n' {
 		row.present &^= bit
 		row.i[ci], row.text[ci] = 0, nil
@@ -361,6 +393,11 @@ func (st *buildState) column(ti, ci int, v []byte, cs *colSchema, row *rowParse,
 			return typeError(base+col.name, "string", v)
 		}
 		raw := v[1 : len(v)-1]
+		if st.d.placeholder != "" && string(raw) == st.d.placeholder {
+			// Unchanged TOASTed value: the previous value stands.
+			row.unavailable |= bit
+			raw = nil
+		}
 		row.text[ci] = raw
 		if bytes.IndexByte(raw, '\\') >= 0 {
 			row.escaped |= bit
@@ -443,7 +480,9 @@ func (d *Decoder) money(v []byte, cs *colSchema, base, name string) (int64, *Dec
 		expected = `VariableScaleDecimal {"scale":n,"value":base64}`
 		x, e = variableScaleToCents(v)
 	case isNumber(v):
-		if cs.dec == decBytes || cs.dec == decVariable {
+		// A Decimal (precise) field is a plain number with the
+		// JsonConverter's decimal.format=NUMERIC; double mode prints one.
+		if cs.dec == decVariable {
 			return 0, typeError(base+name, d.moneyExpected(cs), v)
 		}
 		expected = "decimal number"
@@ -465,7 +504,7 @@ func (d *Decoder) money(v []byte, cs *colSchema, base, name string) (int64, *Dec
 func (d *Decoder) moneyExpected(cs *colSchema) string {
 	switch cs.dec {
 	case decBytes:
-		return "base64 decimal bytes (string)"
+		return "base64 decimal bytes (string), or a number with decimal.format=NUMERIC"
 	case decVariable:
 		return `VariableScaleDecimal {"scale":n,"value":base64}`
 	case decString:

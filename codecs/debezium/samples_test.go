@@ -102,6 +102,14 @@ func expectMessage(c sampleChange, lsn uint64, withBefore bool) Message {
 		return m
 	}
 	m.Kind, m.Op, m.Pos = KindChange, c.op, Position{LSN: lsn, TsMs: c.tsMs}
+	if lsn != 0 {
+		// The envelope samples carry source.sequence, naming as the last
+		// commit the LSN 8 below the change's.
+		m.Pos.Sequenced, m.Pos.Commit = true, lsn-8
+	} else {
+		// The flattened samples carry no sequence: a read is a snapshot row.
+		m.Pos.Snapshot = c.op == OpRead
+	}
 	before := c.before
 	if !withBefore && c.op != OpDelete {
 		before = nil

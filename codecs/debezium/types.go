@@ -40,26 +40,59 @@ const (
 	TableOrderItems = "order_items"
 )
 
-// Position is the commit position of a change. LSN is source.lsn (or
-// __lsn/__source_lsn), unique per change; 0 when the message carries none.
-// TsMs is source.ts_ms (__source_ts_ms), shared by all changes of a
-// transaction.
+// Position is where a change stands in the database's commit order.
+//
+// Logical decoding delivers transactions in commit order, but source.lsn is
+// the WAL position where a change was written: concurrent transactions
+// interleave, so a transaction that commits later can carry lower LSNs than
+// one committed before it. The commit position is therefore source.sequence,
+// ["<lastCommitLsn>","<lsn>"] (Debezium's PostgresOffsetContext moves
+// lastCommitLsn to a transaction's commit LSN when it streams the COMMIT, so
+// every change of the next transaction carries it): compared as a pair, it is
+// the commit order, and within a transaction the write order.
+//
+// Without a sequence (flattened records whose add.fields lacks it, other
+// connectors' shapes) the best order available is the transaction's commit
+// time TsMs, then the LSN; two transactions committed in the same
+// millisecond are then ambiguous (see Ambiguous).
 type Position struct {
-	LSN  uint64
+	// Snapshot marks a row of the initial snapshot (op r without a last
+	// commit LSN): it precedes every streamed change.
+	Snapshot bool
+	// Sequenced says Commit and LSN come from source.sequence.
+	Sequenced bool
+	// Commit is the first element of source.sequence, the commit LSN of
+	// the transaction streamed before this change's; 0 when null.
+	Commit uint64
+	// LSN is source.lsn (or the sequence's second element, __lsn,
+	// __source_lsn): where the change was written; 0 when the message
+	// carries none.
+	LSN uint64
+	// TsMs is source.ts_ms (__source_ts_ms): the transaction's commit time,
+	// shared by all its changes.
 	TsMs int64
 }
 
-// Compare orders two positions: by LSN when both have one, else by TsMs.
-// It returns -1, 0 or +1.
+// IsZero reports whether p is the zero Position (no change absorbed yet).
+func (p Position) IsZero() bool { return p == Position{} }
+
+// Compare orders two positions in commit order and returns -1, 0 or +1.
+// Snapshot rows come first. When both carry source.sequence, the pair
+// (Commit, LSN) decides. Otherwise the commit time decides, then the LSN
+// when both have one. 0 means the same change, or two changes whose order
+// the messages do not tell (changes of one transaction without LSNs).
 func (p Position) Compare(q Position) int {
-	if p.LSN != 0 && q.LSN != 0 {
-		switch {
-		case p.LSN < q.LSN:
+	if p.Snapshot != q.Snapshot {
+		if p.Snapshot {
 			return -1
-		case p.LSN > q.LSN:
-			return 1
 		}
-		return 0
+		return 1
+	}
+	if p.Sequenced && q.Sequenced {
+		if c := cmpUint(p.Commit, q.Commit); c != 0 {
+			return c
+		}
+		return cmpUint(p.LSN, q.LSN)
 	}
 	switch {
 	case p.TsMs < q.TsMs:
@@ -67,15 +100,42 @@ func (p Position) Compare(q Position) int {
 	case p.TsMs > q.TsMs:
 		return 1
 	}
+	if p.LSN != 0 && q.LSN != 0 {
+		return cmpUint(p.LSN, q.LSN)
+	}
+	return 0
+}
+
+// Ambiguous reports whether Compare could only guess the order of p and q:
+// neither is a snapshot row, they lack a sequence and share a commit
+// millisecond, so they may belong to two transactions committed in the same
+// millisecond, whose order the LSNs do not tell.
+func (p Position) Ambiguous(q Position) bool {
+	return !(p.Sequenced && q.Sequenced) && !p.Snapshot && !q.Snapshot && p.TsMs == q.TsMs
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
 	return 0
 }
 
 // String renders the position for logs.
 func (p Position) String() string {
-	if p.LSN != 0 {
-		return fmt.Sprintf("lsn=%d ts=%d", p.LSN, p.TsMs)
+	var b []byte
+	if p.Snapshot {
+		b = append(b, "snapshot "...)
 	}
-	return fmt.Sprintf("ts=%d", p.TsMs)
+	if p.Sequenced {
+		b = fmt.Appendf(b, "seq=[%d,%d] ", p.Commit, p.LSN)
+	} else if p.LSN != 0 {
+		b = fmt.Appendf(b, "lsn=%d ", p.LSN)
+	}
+	return string(fmt.Appendf(b, "ts=%d", p.TsMs))
 }
 
 // Product is a row of public.products. Money is integer cents; times are
@@ -121,9 +181,40 @@ type Message struct {
 	ID    int64 // entity id: from the key, else from the row
 	Pos   Position
 
+	// Unchanged lists the text columns of the after image that carried the
+	// unavailable-value placeholder (an update that left a TOASTed value
+	// alone) and that the before image could not fill in (REPLICA IDENTITY
+	// DEFAULT sends none): their fields are empty and mean "the previous
+	// value stands".
+	Unchanged ColumnSet
+
 	BeforeProduct, AfterProduct *Product
 	BeforeOrder, AfterOrder     *Order
 	BeforeItem, AfterItem       *OrderItem
+}
+
+// ColumnSet is a set of columns of one table.
+type ColumnSet uint16
+
+// The text columns, the ones that can carry the unavailable-value
+// placeholder.
+const (
+	ProductName        ColumnSet = 1 << pName
+	ProductDescription ColumnSet = 1 << pDescription
+	OrderStatus        ColumnSet = 1 << oStatus
+)
+
+// Has reports whether s holds every column of c.
+func (s ColumnSet) Has(c ColumnSet) bool { return s&c == c }
+
+// Keep resolves one text column of an after image whose Unchanged set is s:
+// prev, the value the entity had before, when the change left column c
+// unchanged; cur, the change's value, otherwise.
+func (s ColumnSet) Keep(c ColumnSet, prev, cur string) string {
+	if s.Has(c) {
+		return prev
+	}
+	return cur
 }
 
 // DecodeError says what is wrong with a message, precisely enough to be

@@ -98,3 +98,16 @@ func (r *Reader) OrderItemImages() (before, after debezium.OrderItem, hasBefore,
 	}
 	return before, after, hasBefore, hasAfter
 }
+
+// ProductChange writes the row a products change states
+// (Message.ProductRow) and the text columns it left unchanged.
+func (w *Writer) ProductChange(m *debezium.Message) {
+	w.Product(m.ProductRow())
+	w.Uvarint(uint64(m.Unchanged))
+}
+
+// ProductChange reads what Writer.ProductChange wrote.
+func (r *Reader) ProductChange() (debezium.Product, debezium.ColumnSet) {
+	p := r.Product()
+	return p, debezium.ColumnSet(r.Uvarint())
+}

@@ -153,7 +153,7 @@ func NewInput(cfg config.Config, d Deps) *cdc.Input {
 	return &cdc.Input{
 		Service:  cfg.Service.Name,
 		DLQTopic: goka.Stream(cfg.DLQTopic),
-		Decoder:  debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: cfg.DecimalScale}),
+		Decoder:  debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: cfg.DecimalScale, UnavailablePlaceholder: cfg.UnavailablePlaceholder}),
 		Metrics:  cdc.NewMetrics(d.Registry, cfg.Service.Name),
 		Log:      d.Log,
 	}

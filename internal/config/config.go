@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/cdcflow/cdcflow/codecs/debezium"
 )
 
 // Service identifies one of the three consumers.
@@ -66,6 +68,9 @@ type Config struct {
 	HTTPAddr     string
 	StateDir     string
 	DecimalScale int32
+	// UnavailablePlaceholder is the connector's unavailable.value.placeholder
+	// (UNAVAILABLE_VALUE_PLACEHOLDER): the text of an unchanged TOASTed value.
+	UnavailablePlaceholder string
 }
 
 // Load reads the configuration of service s through getenv (os.LookupEnv in
@@ -125,6 +130,7 @@ func Load(s Service, getenv func(string) (string, bool)) (Config, error) {
 	}
 	c.StateDir = r.str("STATE_DIR", filepath.Join(os.TempDir(), "cdcflow", s.Name, c.GroupID))
 	c.DecimalScale = int32(r.intRange("DECIMAL_SCALE", 2, 1, 18))
+	c.UnavailablePlaceholder = r.str("UNAVAILABLE_VALUE_PLACEHOLDER", debezium.DefaultUnavailablePlaceholder)
 	return c, r.err()
 }
 

@@ -122,7 +122,7 @@ func (c lineContribution) into(ds *deltas, sign int64) {
 // inserts. A delete keeps the order as a tombstone
 // so that a redelivered older change is rejected.
 func applyOrder(o *Order, ev event) (out deltas, ok bool) {
-	seen := o.Applied.Pos != (debezium.Position{})
+	seen := !o.Applied.Pos.IsZero()
 	if !o.Applied.Admit(ev.pos, ev.fp) {
 		return nil, false
 	}
@@ -132,6 +132,9 @@ func applyOrder(o *Order, ev event) (out deltas, ok bool) {
 	}
 	var cur orderContribution
 	if ev.op != debezium.OpDelete && ev.hasAfter {
+		// An unchanged TOASTed status (never, for a VARCHAR(50), but the
+		// placeholder is legal in any text column) keeps the order's.
+		ev.afterOrder.Status = ev.unchanged.Keep(debezium.OrderStatus, o.Status, ev.afterOrder.Status)
 		cur = contributionOf(&ev.afterOrder, o.ItemsQty)
 	}
 	o.Live, o.Deleted = cur.live, ev.op == debezium.OpDelete
@@ -160,7 +163,7 @@ func applyOrderItems(o *Order, d Delta) (out deltas) {
 // contributed nothing yet (see applyOrder). Snapshot reads count like
 // inserts. A deleted line keeps Applied as a tombstone.
 func applyLine(l *Line, ev event) (out deltas, ok bool) {
-	seen := l.Applied.Pos != (debezium.Position{})
+	seen := !l.Applied.Pos.IsZero()
 	if !l.Applied.Admit(ev.pos, ev.fp) {
 		return nil, false
 	}

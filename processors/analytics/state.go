@@ -397,6 +397,7 @@ type event struct {
 	hasBefore, hasAfter     bool
 	beforeOrder, afterOrder debezium.Order
 	beforeLine, afterLine   debezium.OrderItem
+	unchanged               debezium.ColumnSet // evOrder: text columns left unchanged
 	// evDelta
 	origin delivery.Origin
 	delta  Delta
@@ -410,6 +411,7 @@ func orderEvent(m *debezium.Message) []byte {
 	w.Byte(byte(m.Op))
 	delivery.MarshalPosition(w, m.Pos)
 	w.OrderImages(m.BeforeOrder, m.AfterOrder)
+	w.Uvarint(uint64(m.Unchanged))
 	return w.Bytes()
 }
 
@@ -442,6 +444,7 @@ func decodeEvent(b []byte) (event, error) {
 		ev.pos = delivery.UnmarshalPosition(r)
 		start := len(b) - r.Remaining()
 		ev.beforeOrder, ev.afterOrder, ev.hasBefore, ev.hasAfter = r.OrderImages()
+		ev.unchanged = debezium.ColumnSet(r.Uvarint())
 		ev.fp = delivery.Fingerprint(ev.op, b[start:len(b)-r.Remaining()])
 	case evLine:
 		ev.op = debezium.Op(r.Byte())

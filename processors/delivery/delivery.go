@@ -41,7 +41,7 @@ type Applied struct {
 // order and a duplicate is one whose fingerprint (op and row) was already
 // absorbed at that timestamp.
 func (a *Applied) Admit(pos debezium.Position, fp uint64) bool {
-	if a.Pos == (debezium.Position{}) {
+	if a.Pos.IsZero() {
 		a.Pos, a.Prints = pos, a.Prints[:0]
 		if pos.LSN == 0 {
 			a.Prints = append(a.Prints, fp)
@@ -90,15 +90,39 @@ func (a *Applied) UnmarshalState(r *state.Reader) error {
 	return r.Err()
 }
 
-// MarshalPosition writes a commit position.
+// Position flags in the state encoding.
+const (
+	posSnapshot  = 1 << 0
+	posSequenced = 1 << 1
+)
+
+// MarshalPosition writes a commit position: a flags byte, the sequence's
+// commit LSN when sequenced, the LSN and the commit time.
 func MarshalPosition(w *state.Writer, p debezium.Position) {
+	var flags byte
+	if p.Snapshot {
+		flags |= posSnapshot
+	}
+	if p.Sequenced {
+		flags |= posSequenced
+	}
+	w.Byte(flags)
+	if p.Sequenced {
+		w.Uvarint(p.Commit)
+	}
 	w.Uvarint(p.LSN)
 	w.Varint(p.TsMs)
 }
 
 // UnmarshalPosition reads a commit position.
 func UnmarshalPosition(r *state.Reader) debezium.Position {
-	return debezium.Position{LSN: r.Uvarint(), TsMs: r.Varint()}
+	flags := r.Byte()
+	p := debezium.Position{Snapshot: flags&posSnapshot != 0, Sequenced: flags&posSequenced != 0}
+	if p.Sequenced {
+		p.Commit = r.Uvarint()
+	}
+	p.LSN, p.TsMs = r.Uvarint(), r.Varint()
+	return p
 }
 
 // Fingerprint hashes an operation and an encoded row; it identifies a change

@@ -200,7 +200,7 @@ func BenchmarkApplyDelta(b *testing.B) {
 		for b.Loop() {
 			p.Pending = append(p.Pending[:0], tmpl...)
 			lsn++
-			changed, _ := applyDelta(p, debezium.Position{LSN: lsn, TsMs: tsStart + 10_000}, -2, DefaultPendingLimit)
+			changed, _, _ := applyDelta(p, debezium.Position{LSN: lsn, TsMs: tsStart + 10_000}, -2, DefaultPendingLimit)
 			if changed {
 				n++
 			}
@@ -221,7 +221,7 @@ func BenchmarkApplyDelta(b *testing.B) {
 		folded := 0
 		for b.Loop() {
 			lsn++
-			_, f := applyDelta(p, debezium.Position{LSN: lsn, TsMs: tsStart + 10_000}, -1, DefaultPendingLimit)
+			_, f, _ := applyDelta(p, debezium.Position{LSN: lsn, TsMs: tsStart + 10_000}, -1, DefaultPendingLimit)
 			folded += f
 		}
 		if folded != b.N || len(p.Pending) != DefaultPendingLimit {
@@ -251,7 +251,7 @@ func BenchmarkApplyProductChange(b *testing.B) {
 	for b.Loop() {
 		p.Applied.Pos = prev
 		p.Pending = append(p.Pending[:0], tmpl...)
-		if ok, _ := applyProductChange(p, ev); ok {
+		if applyProductChange(p, ev).applied {
 			n++
 		}
 	}

@@ -77,6 +77,8 @@ type Metrics struct {
 	Folded     prometheus.Counter
 	Overflow   prometheus.Counter
 	Alerts     prometheus.Counter
+	Unresolved prometheus.Counter
+	Ambiguous  prometheus.Counter
 }
 
 // NewMetrics creates and registers the inventory metrics.
@@ -90,9 +92,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Product versions older than folded deltas: the products topic ran further behind than PENDING_LIMIT covers."}),
 		Alerts: prometheus.NewCounter(prometheus.CounterOpts{Name: "inventory_low_stock_alerts_total",
 			Help: "Low-stock alerts emitted."}),
+		Unresolved: prometheus.NewCounter(prometheus.CounterOpts{Name: "inventory_unchanged_toast_unresolved_total",
+			Help: "Product changes that left a TOASTed column unchanged (unavailable-value placeholder) with no earlier version to take it from."}),
+		Ambiguous: prometheus.NewCounter(prometheus.CounterOpts{Name: "inventory_ambiguous_order_total",
+			Help: "Order-line deltas ordered against a product version only by a shared commit millisecond: the records carry no source.sequence, so two transactions committed in that millisecond may be ordered wrongly."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Duplicates, m.Folded, m.Overflow, m.Alerts)
+		reg.MustRegister(m.Duplicates, m.Folded, m.Overflow, m.Alerts, m.Unresolved, m.Ambiguous)
 	}
 	return m
 }
@@ -164,18 +170,28 @@ func (p *processor) onProduct(ctx goka.Context, ev event) {
 	}
 	switch ev.kind {
 	case evProduct:
-		ok, overflow := applyProductChange(pr, ev)
-		if !ok {
+		out := applyProductChange(pr, ev)
+		if !out.applied {
 			p.duplicate("product")
 			delivery.Heal(ctx)
 			return
 		}
-		if overflow {
+		if out.overflow {
 			p.cfg.Log.Warn("products topic ran further behind order_items than PENDING_LIMIT covers; stock may be off",
 				"key", ctx.Key(), "version", ev.pos.String(), "pending_limit", p.cfg.PendingLimit)
 			if p.cfg.Metrics != nil {
 				p.cfg.Metrics.Overflow.Inc()
 			}
+		}
+		if out.unresolved {
+			p.cfg.Log.Warn("a product change left a TOASTed column unchanged, but no earlier version of the product is known; it is stored empty",
+				"key", ctx.Key(), "version", ev.pos.String())
+			if p.cfg.Metrics != nil {
+				p.cfg.Metrics.Unresolved.Inc()
+			}
+		}
+		if out.ambiguous > 0 && p.cfg.Metrics != nil {
+			p.cfg.Metrics.Ambiguous.Add(float64(out.ambiguous))
 		}
 	case evDelta:
 		if !pr.Marks.Admit(ev.origin) {
@@ -183,9 +199,12 @@ func (p *processor) onProduct(ctx goka.Context, ev event) {
 			delivery.Heal(ctx)
 			return
 		}
-		_, folded := applyDelta(pr, ev.pos, ev.amount, p.cfg.PendingLimit)
+		_, folded, ambiguous := applyDelta(pr, ev.pos, ev.amount, p.cfg.PendingLimit)
 		if folded > 0 && p.cfg.Metrics != nil {
 			p.cfg.Metrics.Folded.Add(float64(folded))
+		}
+		if ambiguous && p.cfg.Metrics != nil {
+			p.cfg.Metrics.Ambiguous.Inc()
 		}
 	}
 	if crossing(pr, p.cfg.Threshold) {

@@ -23,7 +23,7 @@ type contribution struct {
 // snapshot read (op r) records the line without a delta: the snapshot's
 // product rows already count it.
 func applyItem(it *Item, ev event) (deltas []stockDelta, ok bool) {
-	seen := it.Applied.Pos != (debezium.Position{})
+	seen := !it.Applied.Pos.IsZero()
 	if !it.Applied.Admit(ev.pos, ev.fp) {
 		return nil, false
 	}
@@ -69,30 +69,48 @@ func applyItem(it *Item, ev event) (deltas []stockDelta, ok bool) {
 	return out, true
 }
 
-// applyProductChange absorbs a product row change. ok is false for a
-// duplicate or a change older than the product's state. overflow reports
-// that folded deltas reached past this version's position, i.e. the products
-// topic ran further behind order_items than PendingLimit covers.
-func applyProductChange(p *Product, ev event) (ok, overflow bool) {
+// versionOutcome says what applying a product row change found.
+type versionOutcome struct {
+	applied bool // false for a duplicate or a change older than the state
+	// overflow: folded deltas reached past this version's position, i.e.
+	// the products topic ran further behind order_items than PendingLimit
+	// covers.
+	overflow bool
+	// unresolved: the change left a TOASTed column unchanged and no
+	// previous version says what it holds.
+	unresolved bool
+	// ambiguous counts the pending deltas whose order against this version
+	// only a shared commit millisecond decided (no source.sequence).
+	ambiguous int
+}
+
+// applyProductChange absorbs a product row change.
+func applyProductChange(p *Product, ev event) (out versionOutcome) {
 	if !p.Applied.Admit(ev.pos, ev.fp) {
-		return false, false
+		return out
 	}
+	out.applied = true
 	p.Rev++
 	p.CDCTsMs = ev.pos.TsMs
 	if p.Folded != 0 && p.FoldedMax.Compare(ev.pos) > 0 {
-		overflow = true
+		out.overflow = true
 	}
 	p.Folded, p.FoldedMax = 0, debezium.Position{}
 	if ev.op == debezium.OpDelete {
 		*p = Product{Rev: p.Rev, Applied: p.Applied, Deleted: true, Marks: p.Marks, CDCTsMs: p.CDCTsMs, Outbox: p.Outbox}
-		return true, overflow
+		return out
 	}
+	out.unresolved = ev.unchanged != 0 && !p.Live
 	p.Live, p.Deleted = true, false
-	p.Name, p.Description = ev.product.Name, ev.product.Description
+	p.Name = ev.unchanged.Keep(debezium.ProductName, p.Name, ev.product.Name)
+	p.Description = ev.unchanged.Keep(debezium.ProductDescription, p.Description, ev.product.Description)
 	p.PriceCents, p.BaseStock = ev.product.PriceCents, ev.product.StockQuantity
 	// Deltas committed at or before the version are counted in it.
 	kept := p.Pending[:0]
 	for _, d := range p.Pending {
+		if d.Pos.Ambiguous(ev.pos) {
+			out.ambiguous++
+		}
 		if d.Pos.Compare(ev.pos) > 0 {
 			kept = append(kept, d)
 		}
@@ -102,17 +120,22 @@ func applyProductChange(p *Product, ev event) (ok, overflow bool) {
 	for _, d := range p.Pending {
 		p.CDCTsMs = max(p.CDCTsMs, d.Pos.TsMs)
 	}
-	return true, overflow
+	return out
 }
 
 // applyDelta applies an order line's delta committed at pos. It reports
-// whether the stock changed and how many pending deltas were folded.
-func applyDelta(p *Product, pos debezium.Position, amount int64, limit int) (changed bool, folded int) {
+// whether the stock changed, how many pending deltas were folded, and
+// whether only a shared commit millisecond ordered the delta against the
+// product's version (no source.sequence).
+func applyDelta(p *Product, pos debezium.Position, amount int64, limit int) (changed bool, folded int, ambiguous bool) {
 	if p.Deleted {
-		return false, 0 // the product is gone; later lines cannot change it
+		return false, 0, false // the product is gone; later lines cannot change it
 	}
-	if p.Live && pos.Compare(p.Applied.Pos) <= 0 {
-		return false, 0 // committed before the version: already counted
+	if p.Live {
+		ambiguous = pos.Ambiguous(p.Applied.Pos)
+		if pos.Compare(p.Applied.Pos) <= 0 {
+			return false, 0, ambiguous // committed before the version: already counted
+		}
 	}
 	p.Rev++
 	if pos.TsMs > p.CDCTsMs {
@@ -136,7 +159,7 @@ func applyDelta(p *Product, pos debezium.Position, amount int64, limit int) (cha
 		}
 		p.Pending = append(p.Pending[:0], p.Pending[folded:]...)
 	}
-	return true, folded
+	return true, folded, ambiguous
 }
 
 // crossing decides the low-stock alert: fire when the available stock is

@@ -222,7 +222,8 @@ type event struct {
 	op   debezium.Op
 	pos  debezium.Position
 	// evProduct
-	product debezium.Product
+	product   debezium.Product
+	unchanged debezium.ColumnSet // text columns the change left as they were
 	// evItem: the row images Debezium sent (before may be absent)
 	hasBefore, hasAfter bool
 	before, after       debezium.OrderItem
@@ -238,7 +239,7 @@ func productEvent(m *debezium.Message) []byte {
 	w.Byte(evProduct)
 	w.Byte(byte(m.Op))
 	delivery.MarshalPosition(w, m.Pos)
-	w.Product(m.ProductRow())
+	w.ProductChange(m)
 	return w.Bytes()
 }
 
@@ -268,7 +269,7 @@ func decodeEvent(b []byte) (event, error) {
 		ev.op = debezium.Op(r.Byte())
 		ev.pos = delivery.UnmarshalPosition(r)
 		start := len(b) - r.Remaining()
-		ev.product = r.Product()
+		ev.product, ev.unchanged = r.ProductChange()
 		ev.fp = delivery.Fingerprint(ev.op, b[start:len(b)-r.Remaining()])
 	case evItem:
 		ev.op = debezium.Op(r.Byte())

@@ -87,7 +87,7 @@ func BenchmarkApplyChange(b *testing.B) {
 		ev := evs[i&1]
 		i++
 		ev.pos.LSN = benchLSN + uint64(i)
-		if applyChange(d, ev) {
+		if ok, _ := applyChange(d, ev); ok {
 			n++
 		}
 	}

@@ -59,6 +59,7 @@ func Define(cfg Config) *goka.GroupGraph {
 type Metrics struct {
 	Applied    *prometheus.CounterVec // op: r, c, u, d
 	Duplicates prometheus.Counter
+	Unresolved prometheus.Counter
 }
 
 // NewMetrics creates and registers the search-indexer metrics.
@@ -68,9 +69,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Product changes applied to search documents, by op."}, []string{"op"}),
 		Duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "search_duplicates_total",
 			Help: "Product changes recognised as already applied (connector redelivery) or older than the document."}),
+		Unresolved: prometheus.NewCounter(prometheus.CounterOpts{Name: "search_unchanged_toast_unresolved_total",
+			Help: "Product changes that left a TOASTed column unchanged (unavailable-value placeholder) with no earlier version to take it from."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Applied, m.Duplicates)
+		reg.MustRegister(m.Applied, m.Duplicates, m.Unresolved)
 	}
 	return m
 }
@@ -99,13 +102,21 @@ func (p *processor) onLoop(ctx goka.Context, msg interface{}) {
 	if d == nil {
 		d = new(Doc)
 	}
-	if !applyChange(d, ev) {
+	applied, unresolved := applyChange(d, ev)
+	if !applied {
 		if p.cfg.Metrics != nil {
 			p.cfg.Metrics.Duplicates.Inc()
 		}
 		p.cfg.Log.Debug("duplicate or stale product change ignored", "key", ctx.Key(), "position", ev.pos.String(), "op", ev.op.String())
 		delivery.Heal(ctx)
 		return
+	}
+	if unresolved {
+		p.cfg.Log.Warn("a product change left a TOASTed column unchanged, but no earlier version of the product is known; it is indexed empty",
+			"key", ctx.Key(), "position", ev.pos.String())
+		if p.cfg.Metrics != nil {
+			p.cfg.Metrics.Unresolved.Inc()
+		}
 	}
 	if p.cfg.Metrics != nil {
 		p.cfg.Metrics.Applied.WithLabelValues(ev.op.String()).Inc()

@@ -10,24 +10,28 @@ import (
 	"github.com/cdcflow/cdcflow/codecs/debezium"
 )
 
-// applyChange absorbs a product row change into d. It returns false for a
+// applyChange absorbs a product row change into d. applied is false for a
 // duplicate or a change older than the document (connector redelivery),
 // which changes nothing. A delete leaves a tombstone that keeps Applied, so
-// a redelivered older version is rejected later on.
-func applyChange(d *Doc, ev event) bool {
+// a redelivered older version is rejected later on. A text column the change
+// left unchanged (an unchanged TOASTed value) keeps the document's value;
+// unresolved reports one that no earlier version gave a value.
+func applyChange(d *Doc, ev event) (applied, unresolved bool) {
 	if !d.Applied.Admit(ev.pos, ev.fp) {
-		return false
+		return false, false
 	}
 	d.Rev++
 	d.CDCTsMs = ev.pos.TsMs
 	if ev.op == debezium.OpDelete {
 		*d = Doc{Rev: d.Rev, Applied: d.Applied, Deleted: true, CDCTsMs: d.CDCTsMs}
-		return true
+		return true, false
 	}
+	unresolved = ev.unchanged != 0 && !d.Live
 	d.Live, d.Deleted = true, false
-	d.Name, d.Description = ev.row.Name, ev.row.Description
+	d.Name = ev.unchanged.Keep(debezium.ProductName, d.Name, ev.row.Name)
+	d.Description = ev.unchanged.Keep(debezium.ProductDescription, d.Description, ev.row.Description)
 	d.PriceCents, d.Stock = ev.row.PriceCents, ev.row.StockQuantity
-	return true
+	return true, unresolved
 }
 
 // Tokens returns the sorted, unique tokens of a document's name and

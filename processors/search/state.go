@@ -120,7 +120,9 @@ type event struct {
 	op  debezium.Op
 	pos debezium.Position
 	row debezium.Product
-	fp  uint64 // identifies the change among those sharing its timestamp
+	// unchanged lists the text columns the change left as they were.
+	unchanged debezium.ColumnSet
+	fp        uint64 // identifies the change among those sharing its timestamp
 }
 
 // changeEvent encodes a decoded product change for the loopback topic: the
@@ -131,7 +133,7 @@ func changeEvent(m *debezium.Message) []byte {
 	w.Byte(evVersion)
 	w.Byte(byte(m.Op))
 	delivery.MarshalPosition(w, m.Pos)
-	w.Product(m.ProductRow())
+	w.ProductChange(m)
 	return w.Bytes()
 }
 
@@ -142,7 +144,7 @@ func decodeEvent(b []byte) (event, error) {
 	}
 	ev := event{op: debezium.Op(r.Byte()), pos: delivery.UnmarshalPosition(r)}
 	start := len(b) - r.Remaining()
-	ev.row = r.Product()
+	ev.row, ev.unchanged = r.ProductChange()
 	if err := r.Done(); err != nil {
 		return event{}, fmt.Errorf("search: loop event: %w", err)
 	}
