@@ -3,6 +3,7 @@ package inventory
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"testing"
 )
@@ -70,5 +71,24 @@ func TestLaterCommitWithLowerLSN(t *testing.T) {
 				t.Fatalf("after a replay, stock of product 1 = %d, want 97", got)
 			}
 		})
+	}
+}
+
+// TestUnchangedToastKeepsTheDescription: a product update that left a
+// TOASTed description alone (REPLICA IDENTITY DEFAULT: the placeholder, no
+// before image) keeps the description the product had.
+func TestUnchangedToastKeepsTheDescription(t *testing.T) {
+	h := newHarness(t, envelope)
+	change := func(op, description string, stock int, commit, lsn uint64) {
+		value := fmt.Appendf(nil, `{"before":null,"after":{"id":1,"name":"Espresso Machine","description":%q,"price":"AYag","stock_quantity":%d,"created_at":1736931600000000,"updated_at":null},`+
+			`"source":{"version":"2.7.3.Final","connector":"postgresql","name":"dbserver1","ts_ms":%d,"snapshot":"false","db":"ecommerce","sequence":"[\"%d\",\"%d\"]","schema":"public","table":"products","txId":9,"lsn":%d,"xmin":null},`+
+			`"op":%q,"ts_ms":%d,"transaction":null}`, description, stock, tsStart+int64(lsn), commit, lsn, lsn, op, tsStart+int64(lsn))
+		h.raw(string(pTopic), []byte(`{"id":1}`), value)
+	}
+	change("c", "rich crema every morning", 20, 10, 20)
+	change("u", "__debezium_unavailable_value", 30, 30, 40)
+	p := h.product(1)
+	if p == nil || p.Description != "rich crema every morning" || p.Available() != 30 {
+		t.Fatalf("product %+v, want stock 30 and the description of the insert", p)
 	}
 }

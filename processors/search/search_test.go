@@ -29,6 +29,8 @@ type harness struct {
 	tt   *tester.Tester
 	opts debezium.EncodeOptions
 	sent []record
+	// metrics are the graph's counters.
+	metrics *Metrics
 }
 
 type record struct {
@@ -40,8 +42,9 @@ func newHarness(t *testing.T, opts debezium.EncodeOptions) *harness {
 	t.Helper()
 	tt := tester.New(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	metrics := NewMetrics(nil)
 	graph := Define(Config{
-		Group: group, ProductsTopic: pTopic, Log: log, Metrics: NewMetrics(nil),
+		Group: group, ProductsTopic: pTopic, Log: log, Metrics: metrics,
 		Input: &cdc.Input{Service: "search-indexer", DLQTopic: dlq, Log: log,
 			Decoder: debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: 2})},
 	})
@@ -58,7 +61,7 @@ func newHarness(t *testing.T, opts debezium.EncodeOptions) *harness {
 			t.Errorf("processor: %v", err)
 		}
 	})
-	return &harness{t: t, tt: tt, opts: opts}
+	return &harness{t: t, tt: tt, opts: opts, metrics: metrics}
 }
 
 func (h *harness) send(op debezium.Op, id int64, before, after *debezium.Product, lsn uint64, ts int64) {
