@@ -1,7 +1,9 @@
 package debezium
 
-// This file describes the three source tables once, for both the encoder and
-// the decoder. Everything here is read-only after package initialisation.
+// This file describes the three source tables as the decoder reads them.
+// Everything here is read-only after package initialisation. (The encoder
+// used by simulators and tests, testkit/dbzenc, has its own description on
+// purpose.)
 
 // colKind is how a column's value is represented.
 type colKind uint8
@@ -19,14 +21,9 @@ const (
 type column struct {
 	name string
 	kind colKind
-	// optional is the "optional" flag Debezium prints in the Connect schema
-	// (taken from the reference samples).
-	optional bool
 	// required marks NOT NULL columns: they must be present and non-null in
 	// the row image of an r/c/u change.
 	required bool
-	// isDefaultID marks the primary key, printed with "default":0.
-	isDefaultID bool
 }
 
 // tableDef describes one source table.
@@ -54,29 +51,29 @@ const (
 // tableDefs is the read-only description of the shop's tables.
 var tableDefs = [numTables]tableDef{
 	tiProducts: {name: TableProducts, cols: []column{
-		{name: "id", kind: ckInt, required: true, isDefaultID: true},
+		{name: "id", kind: ckInt, required: true},
 		{name: "name", kind: ckText, required: true},
-		{name: "description", kind: ckTextNull, optional: true},
+		{name: "description", kind: ckTextNull},
 		{name: "price", kind: ckMoney, required: true},
-		{name: "stock_quantity", kind: ckInt, optional: true, required: true},
-		{name: "created_at", kind: ckTime, optional: true},
-		{name: "updated_at", kind: ckTime, optional: true},
+		{name: "stock_quantity", kind: ckInt, required: true},
+		{name: "created_at", kind: ckTime},
+		{name: "updated_at", kind: ckTime},
 	}},
 	tiOrders: {name: TableOrders, cols: []column{
-		{name: "id", kind: ckInt, required: true, isDefaultID: true},
-		{name: "customer_id", kind: ckInt, optional: true, required: true},
-		{name: "total_amount", kind: ckMoney, optional: true, required: true},
-		{name: "status", kind: ckText, optional: true, required: true},
-		{name: "created_at", kind: ckTime, optional: true},
-		{name: "updated_at", kind: ckTime, optional: true},
+		{name: "id", kind: ckInt, required: true},
+		{name: "customer_id", kind: ckInt, required: true},
+		{name: "total_amount", kind: ckMoney, required: true},
+		{name: "status", kind: ckText, required: true},
+		{name: "created_at", kind: ckTime},
+		{name: "updated_at", kind: ckTime},
 	}},
 	tiOrderItems: {name: TableOrderItems, cols: []column{
-		{name: "id", kind: ckInt, required: true, isDefaultID: true},
-		{name: "order_id", kind: ckIntNull, optional: true},
-		{name: "product_id", kind: ckIntNull, optional: true},
-		{name: "quantity", kind: ckInt, optional: true, required: true},
+		{name: "id", kind: ckInt, required: true},
+		{name: "order_id", kind: ckIntNull},
+		{name: "product_id", kind: ckIntNull},
+		{name: "quantity", kind: ckInt, required: true},
 		{name: "price", kind: ckMoney, required: true},
-		{name: "created_at", kind: ckTime, optional: true},
+		{name: "created_at", kind: ckTime},
 	}},
 }
 
@@ -158,55 +155,4 @@ func columnIndex(ti int, name []byte) int {
 		}
 	}
 	return -1
-}
-
-// rowCells is a table-independent row: integer-like values in i, text in s.
-type rowCells struct {
-	i [maxCols]int64
-	s [maxCols]string
-}
-
-// cellsFromRow converts a typed row into cells. ok is false when row is not
-// the struct type of table ti; a nil pointer gives present == false.
-func cellsFromRow(ti int, row any) (c rowCells, present, ok bool) {
-	switch ti {
-	case tiProducts:
-		switch r := row.(type) {
-		case nil:
-			return c, false, true
-		case *Product:
-			if r == nil {
-				return c, false, true
-			}
-			c.i[pID], c.s[pName], c.s[pDescription] = r.ID, r.Name, r.Description
-			c.i[pPrice], c.i[pStock] = r.PriceCents, r.StockQuantity
-			c.i[pCreated], c.i[pUpdated] = r.CreatedAt, r.UpdatedAt
-			return c, true, true
-		}
-	case tiOrders:
-		switch r := row.(type) {
-		case nil:
-			return c, false, true
-		case *Order:
-			if r == nil {
-				return c, false, true
-			}
-			c.i[oID], c.i[oCustomer], c.i[oTotal], c.s[oStatus] = r.ID, r.CustomerID, r.TotalCents, r.Status
-			c.i[oCreated], c.i[oUpdated] = r.CreatedAt, r.UpdatedAt
-			return c, true, true
-		}
-	case tiOrderItems:
-		switch r := row.(type) {
-		case nil:
-			return c, false, true
-		case *OrderItem:
-			if r == nil {
-				return c, false, true
-			}
-			c.i[iID], c.i[iOrder], c.i[iProduct] = r.ID, r.OrderID, r.ProductID
-			c.i[iQuantity], c.i[iPrice], c.i[iCreated] = r.Quantity, r.PriceCents, r.CreatedAt
-			return c, true, true
-		}
-	}
-	return c, false, false
 }

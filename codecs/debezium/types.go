@@ -1,9 +1,9 @@
 // Package debezium is the one place that understands Debezium change events:
 // the envelope (with or without the JsonConverter schema wrapper), the
 // ExtractNewRecordState flattening, tombstones, JSON keys, DECIMAL and
-// TIMESTAMP encodings. It decodes every shape into one typed Message and
-// encodes typed rows back into genuine Debezium messages for simulators and
-// tests.
+// TIMESTAMP encodings. It decodes every shape into one typed Message; it
+// does not encode (testkit/dbzenc, written independently, renders Debezium
+// messages for simulators and tests).
 package debezium
 
 import "fmt"

@@ -36,10 +36,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/cdcflow/cdcflow/codecs/debezium"
 	"github.com/cdcflow/cdcflow/internal/app"
 	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/internal/shopsim"
+	"github.com/cdcflow/cdcflow/testkit/dbzenc"
 )
 
 // Sink kinds.
@@ -151,7 +151,7 @@ func throughput(ctx context.Context, o Options, svc Service) (Row, error) {
 	defer env.Close()
 
 	changes := shopsim.New(shopsim.Config{Seed: o.Seed, Products: o.Products}).Generate(o.Changes)
-	recs, err := shopsim.Encode(changes, debezium.EncodeOptions{})
+	recs, err := shopsim.Encode(changes, dbzenc.EncodeOptions{})
 	if err != nil {
 		return row, err
 	}
@@ -248,7 +248,7 @@ func latency(ctx context.Context, o Options, svc Service, row *Row) error {
 	var produceErr error
 	failed := func() error { mu.Lock(); defer mu.Unlock(); return produceErr }
 	emit := func(cs []shopsim.Change) error {
-		recs, err := shopsim.Encode(cs, debezium.EncodeOptions{})
+		recs, err := shopsim.Encode(cs, dbzenc.EncodeOptions{})
 		if err != nil {
 			return err
 		}

@@ -21,11 +21,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/cdcflow/cdcflow/codecs/debezium"
 	"github.com/cdcflow/cdcflow/internal/dynalite"
 	"github.com/cdcflow/cdcflow/internal/embedded"
 	"github.com/cdcflow/cdcflow/internal/shopsim"
 	"github.com/cdcflow/cdcflow/internal/testenv"
+	"github.com/cdcflow/cdcflow/testkit/dbzenc"
 )
 
 // chaosTarget is one service binary under test: its infrastructure, the
@@ -85,7 +85,7 @@ func chaosAWSEnv(endpoint string) map[string]string {
 // input topics, encodes it as a connector with replays writes it, and
 // returns the changes (all tables, for the oracles) and the records of the
 // input topics.
-func chaosStream(t *testing.T, cfg shopsim.Config, n int, inputs []string, opts debezium.EncodeOptions, replay shopsim.Replay) ([]shopsim.Change, []shopsim.Record, int) {
+func chaosStream(t *testing.T, cfg shopsim.Config, n int, inputs []string, opts dbzenc.EncodeOptions, replay shopsim.Replay) ([]shopsim.Change, []shopsim.Record, int) {
 	t.Helper()
 	in := map[string]bool{}
 	for _, topic := range inputs {
@@ -133,7 +133,7 @@ func chaosInventory(t *testing.T, seed uint64, n int) *chaosTarget {
 	k := startKafka(t)
 	inputs := []string{"dbserver1.public.products", "dbserver1.public.order_items"}
 	changes, recs, distinct := chaosStream(t, shopsim.Config{Seed: seed, Products: 200}, n, inputs,
-		debezium.EncodeOptions{Format: debezium.FormatEnvelope}, shopsim.Replay{Every: 1500, Back: 300})
+		dbzenc.EncodeOptions{Format: dbzenc.FormatEnvelope}, shopsim.Replay{Every: 1500, Back: 300})
 	want := shopsim.ExpectInventory(changes)
 	if len(want) < 100 {
 		t.Fatalf("oracle has only %d products; the stream is too small to mean anything", len(want))
@@ -174,7 +174,7 @@ func chaosAnalytics(t *testing.T, seed uint64, n int) *chaosTarget {
 	s3srv, s3c := testenv.S3(t, anBucket)
 	inputs := []string{anOrdersTopic, anItemsTopic}
 	changes, recs, distinct := chaosStream(t, shopsim.Config{Seed: seed, Products: 200}, n, inputs,
-		debezium.EncodeOptions{Format: debezium.FormatEnvelope}, shopsim.Replay{Every: 1500, Back: 300})
+		dbzenc.EncodeOptions{Format: dbzenc.FormatEnvelope}, shopsim.Replay{Every: 1500, Back: 300})
 	want := shopsim.ExpectAnalytics(changes)
 	if len(want.ProductSales) <= shopsim.TopN || len(want.CustomerMetrics) <= shopsim.TopN {
 		t.Fatalf("only %d products sold and %d customers: the top %d cut is not exercised",
@@ -227,7 +227,7 @@ func chaosSearch(t *testing.T, seed uint64, n int) *chaosTarget {
 	k := startKafka(t)
 	inputs := []string{"dbserver1.public.products"}
 	changes, recs, distinct := chaosStream(t, shopsim.Config{Seed: seed, Products: 1100, Weights: chaosSearchMix}, n, inputs,
-		debezium.EncodeOptions{Format: debezium.FormatEnvelope}, shopsim.Replay{Every: 800, Back: 200})
+		dbzenc.EncodeOptions{Format: dbzenc.FormatEnvelope}, shopsim.Replay{Every: 800, Back: 200})
 	want := shopsim.ExpectSearch(changes)
 	sc := searchCatalogueOf(changes, want)
 	if len(want) < 1000 || len(sc.deleted) < 100 || sc.renames < 100 {

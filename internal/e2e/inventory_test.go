@@ -18,26 +18,30 @@ import (
 	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/internal/dynalite"
 	"github.com/cdcflow/cdcflow/internal/shopsim"
+	"github.com/cdcflow/cdcflow/testkit/dbzenc"
 	invviews "github.com/cdcflow/cdcflow/views/inventory"
 )
 
 // TestInventoryMatchesOracle runs the inventory-service against kfake and
 // dynalite over a generated stream of 20,000+ changes with connector
 // replays, with the products topic delivered behind order_items, in the
-// envelope format (with LSNs) and the flattened one (timestamps only), and
-// compares every product's DynamoDB item and API answer with the oracle.
+// envelope format (source.sequence), the flattened one without LSNs
+// (timestamps only) and the flattened one with __source_sequence and
+// NUMERIC decimals, and compares every product's DynamoDB item and API
+// answer with the oracle.
 func TestInventoryMatchesOracle(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
 	for _, tc := range []struct {
 		name  string
-		opts  debezium.EncodeOptions
+		opts  dbzenc.EncodeOptions
 		noLSN bool
 		seed  uint64
 	}{
-		{"envelope", debezium.EncodeOptions{Format: debezium.FormatEnvelope}, false, 11},
-		{"flattened-without-lsn", debezium.EncodeOptions{Format: debezium.FormatFlat, Decimal: debezium.DecimalString}, true, 12},
+		{"envelope", dbzenc.EncodeOptions{Format: dbzenc.FormatEnvelope}, false, 11},
+		{"flattened-without-lsn", dbzenc.EncodeOptions{Format: dbzenc.FormatFlat, Decimal: dbzenc.DecimalString}, true, 12},
+		{"flattened-with-sequence", dbzenc.EncodeOptions{Format: dbzenc.FormatFlatNoSchema, Decimal: dbzenc.DecimalNumeric, FlatSequence: true}, false, 13},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db := dynalite.StartT(t)

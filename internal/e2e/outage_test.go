@@ -19,12 +19,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/cdcflow/cdcflow/codecs/debezium"
 	"github.com/cdcflow/cdcflow/internal/app"
 	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/internal/dynalite"
 	"github.com/cdcflow/cdcflow/internal/embedded"
 	"github.com/cdcflow/cdcflow/internal/shopsim"
+	"github.com/cdcflow/cdcflow/testkit/dbzenc"
 	invviews "github.com/cdcflow/cdcflow/views/inventory"
 )
 
@@ -215,7 +215,7 @@ func newOutageStream(t *testing.T, seed uint64, n, products int) outageStream {
 	s.cuts = [3]int{len(s.changes) * 4 / 10, len(s.changes) * 8 / 10, len(s.changes)}
 	from := 0
 	for i, to := range s.cuts {
-		recs, err := shopsim.Encode(s.changes[from:to], debezium.EncodeOptions{Format: debezium.FormatEnvelope})
+		recs, err := shopsim.Encode(s.changes[from:to], dbzenc.EncodeOptions{Format: dbzenc.FormatEnvelope})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/internal/dynalite"
 	"github.com/cdcflow/cdcflow/internal/shopsim"
+	"github.com/cdcflow/cdcflow/testkit/dbzenc"
 )
 
 // Topics of the poison test (CONTRACT §1) and the services reading them.
@@ -384,7 +385,7 @@ func TestChaosPoison(t *testing.T) {
 	_ = srv
 
 	changes := shopsim.New(shopsim.Config{Seed: seed, Products: 200}).Generate(n)
-	recs, err := shopsim.Encode(changes, debezium.EncodeOptions{Format: debezium.FormatEnvelope})
+	recs, err := shopsim.Encode(changes, dbzenc.EncodeOptions{Format: dbzenc.FormatEnvelope})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/cdcflow/cdcflow/internal/dynalite"
 	"github.com/cdcflow/cdcflow/internal/shopsim"
 	"github.com/cdcflow/cdcflow/sinks/mirror"
+	"github.com/cdcflow/cdcflow/testkit/dbzenc"
 	searchviews "github.com/cdcflow/cdcflow/views/search"
 )
 
@@ -42,8 +43,10 @@ var searchMix = shopsim.Weights{
 // TestSearchIndexerMatchesOracle runs the search-indexer against kfake and
 // dynalite over a generated catalogue of 1,000+ products with thousands of
 // renames, new descriptions, price changes and deletes, re-sent in part by
-// connector restarts, in the envelope format (with LSNs) and the flattened
-// one (timestamps only), then re-sends a batch of old records out of the
+// connector restarts, in the envelope format (source.sequence), the
+// flattened one without LSNs (timestamps only) and the flattened one with
+// __source_sequence and NUMERIC decimals, then re-sends a batch of old
+// records out of the
 // blue, which must change nothing. It compares every DynamoDB item with the
 // oracle,
 // answers dozens of searches whose expected results are computed here from
@@ -55,12 +58,13 @@ func TestSearchIndexerMatchesOracle(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name  string
-		opts  debezium.EncodeOptions
+		opts  dbzenc.EncodeOptions
 		noLSN bool
 		seed  uint64
 	}{
-		{"envelope", debezium.EncodeOptions{Format: debezium.FormatEnvelope}, false, 31},
-		{"flattened-without-lsn", debezium.EncodeOptions{Format: debezium.FormatFlat, Decimal: debezium.DecimalDouble}, true, 32},
+		{"envelope", dbzenc.EncodeOptions{Format: dbzenc.FormatEnvelope}, false, 31},
+		{"flattened-without-lsn", dbzenc.EncodeOptions{Format: dbzenc.FormatFlat, Decimal: dbzenc.DecimalDouble}, true, 32},
+		{"flattened-with-sequence", dbzenc.EncodeOptions{Format: dbzenc.FormatFlat, Decimal: dbzenc.DecimalNumeric, FlatSequence: true}, false, 33},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()

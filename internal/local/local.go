@@ -20,12 +20,12 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/cdcflow/cdcflow/codecs/debezium"
 	"github.com/cdcflow/cdcflow/internal/app"
 	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/internal/embedded"
 	"github.com/cdcflow/cdcflow/internal/kafka"
 	"github.com/cdcflow/cdcflow/internal/shopsim"
+	"github.com/cdcflow/cdcflow/testkit/dbzenc"
 	"github.com/cdcflow/cdcflow/views/httpapi"
 )
 
@@ -173,7 +173,7 @@ func generate(ctx context.Context, brokers []string, o Options, produced *atomic
 	}
 	defer cl.Close()
 	shop := shopsim.New(shopsim.Config{Seed: o.Seed, Products: o.Products, Live: true})
-	opts := debezium.EncodeOptions{Format: debezium.FormatEnvelope}
+	opts := dbzenc.EncodeOptions{Format: dbzenc.FormatEnvelope}
 	err = shop.Run(ctx, o.Rate, func(tx []shopsim.Change) error {
 		recs, err := shopsim.Encode(tx, opts)
 		if err != nil {

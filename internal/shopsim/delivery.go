@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/cdcflow/cdcflow/codecs/debezium"
+	"github.com/cdcflow/cdcflow/testkit/dbzenc"
 )
 
 // Record is one Kafka record on a CDC topic. Change is the change it
@@ -17,20 +18,21 @@ type Record struct {
 }
 
 // Encode turns the commit-ordered changes into the records a Debezium
-// connector writes with opts: one per change, plus a tombstone (the key
-// with a null value) right after each delete. Record.Change points into
-// changes.
-func Encode(changes []Change, opts debezium.EncodeOptions) ([]Record, error) {
+// connector writes with opts, in the same (commit) order: one per change,
+// with its position and unchanged-TOAST columns from Change.Src, plus a
+// tombstone (the key with a null value) right after each delete.
+// Record.Change points into changes.
+func Encode(changes []Change, opts dbzenc.EncodeOptions) ([]Record, error) {
 	out := make([]Record, 0, len(changes)+len(changes)/8)
 	for i := range changes {
 		c := &changes[i]
-		topic, key, value, err := debezium.Encode(opts, c.Table, c.Op, c.ID, nilRow(c.Before), nilRow(c.After), c.Src)
+		topic, key, value, err := dbzenc.Encode(opts, c.Table, c.Op, c.ID, nilRow(c.Before), nilRow(c.After), c.Src)
 		if err != nil {
 			return nil, fmt.Errorf("shopsim: encode change %d (%s %c id=%d lsn=%d): %w", i, c.Table, c.Op, c.ID, c.Src.LSN, err)
 		}
 		out = append(out, Record{Topic: topic, Key: key, Value: value, Change: c})
 		if c.Op == debezium.OpDelete {
-			topic, key := debezium.EncodeTombstone(opts, c.Table, c.ID)
+			topic, key := dbzenc.EncodeTombstone(opts, c.Table, c.ID)
 			out = append(out, Record{Topic: topic, Key: key})
 		}
 	}

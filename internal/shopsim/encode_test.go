@@ -1,21 +1,27 @@
 package shopsim
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
 	"testing"
 
 	"github.com/cdcflow/cdcflow/codecs/debezium"
+	"github.com/cdcflow/cdcflow/testkit/dbzenc"
 )
 
-// allEncodeOptions is every shape a Debezium deployment produces.
-func allEncodeOptions() []debezium.EncodeOptions {
-	var out []debezium.EncodeOptions
-	for _, f := range []debezium.Format{debezium.FormatEnvelope, debezium.FormatEnvelopeNoSchema, debezium.FormatFlat, debezium.FormatFlatNoSchema} {
-		for _, d := range []debezium.DecimalMode{debezium.DecimalPrecise, debezium.DecimalString, debezium.DecimalDouble} {
-			for _, tm := range []debezium.TimeMode{debezium.TimeMicro, debezium.TimeMilli, debezium.TimeNano, debezium.TimeZoned} {
-				out = append(out, debezium.EncodeOptions{Format: f, Decimal: d, Time: tm})
+// allEncodeOptions is every shape a Debezium deployment produces, the
+// flattened ones with and without __source_sequence.
+func allEncodeOptions() []dbzenc.EncodeOptions {
+	var out []dbzenc.EncodeOptions
+	for _, f := range []dbzenc.Format{dbzenc.FormatEnvelope, dbzenc.FormatEnvelopeNoSchema, dbzenc.FormatFlat, dbzenc.FormatFlatNoSchema} {
+		for _, d := range []dbzenc.DecimalMode{dbzenc.DecimalPrecise, dbzenc.DecimalString, dbzenc.DecimalDouble, dbzenc.DecimalNumeric} {
+			for _, tm := range []dbzenc.TimeMode{dbzenc.TimeMicro, dbzenc.TimeMilli, dbzenc.TimeNano, dbzenc.TimeZoned} {
+				out = append(out, dbzenc.EncodeOptions{Format: f, Decimal: d, Time: tm})
+				if f.Flat() && tm == dbzenc.TimeMicro {
+					out = append(out, dbzenc.EncodeOptions{Format: f, Decimal: d, Time: tm, FlatSequence: true})
+				}
 			}
 		}
 	}
@@ -37,7 +43,7 @@ func TestEncodeRecords(t *testing.T) {
 		t.Fatal("test premise: no deletes in the log")
 	}
 	for _, opts := range allEncodeOptions() {
-		name := fmt.Sprintf("%v/%v/%v", opts.Format, opts.Decimal, opts.Time)
+		name := opts.Shape()
 		recs, err := Encode(changes, opts)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -98,14 +104,17 @@ func TestEncodeRecords(t *testing.T) {
 			if op != c.Op.String() || uint64(lsn) != c.Src.LSN {
 				t.Fatalf("%s: record %d op %q lsn %v, want %c %d", name, i, op, lsn, c.Op, c.Src.LSN)
 			}
+			if placeholder := bytes.Contains(rec.Value, []byte(`"description":"`+dbzenc.DefaultUnavailablePlaceholder+`"`)); placeholder != (len(c.Src.Unavailable) > 0) {
+				t.Fatalf("%s: record %d: placeholder %v, unavailable columns %v", name, i, placeholder, c.Src.Unavailable)
+			}
 		}
 	}
 }
 
 // atPrecision drops the sub-millisecond digits of a row's times when the
 // time mode cannot carry them.
-func atPrecision(row any, tm debezium.TimeMode) any {
-	if row == nil || tm != debezium.TimeMilli {
+func atPrecision(row any, tm dbzenc.TimeMode) any {
+	if row == nil || tm != dbzenc.TimeMilli {
 		return row
 	}
 	ms := func(us int64) int64 { return us / 1000 * 1000 } // times are after 1970
@@ -137,18 +146,43 @@ func images(m debezium.Message) (before, after any) {
 	return nil, nil
 }
 
+// wantPos is the position a consumer must decode from a change encoded
+// with opts: source.sequence (__source_sequence) when the shape carries it,
+// else the LSN and commit time; a read without a last commit is a snapshot
+// row.
+func wantPos(opts dbzenc.EncodeOptions, c *Change) debezium.Position {
+	pos := debezium.Position{LSN: c.Src.LSN, TsMs: c.Src.TsMs}
+	if c.Src.LSN != 0 && (!opts.Format.Flat() || opts.FlatSequence) {
+		pos.Sequenced, pos.Commit = true, c.Src.LastCommitLSN
+	}
+	pos.Snapshot = c.Op == debezium.OpRead && pos.Commit == 0
+	return pos
+}
+
 // TestEncodeDecodeRoundTrip decodes every encoded record of a generated log,
-// in every shape, back into the rows and positions of its change.
+// in every shape, back into the rows and positions of its change, and
+// checks that the decoded positions follow the commit order.
 func TestEncodeDecodeRoundTrip(t *testing.T) {
 	changes := New(Config{Seed: 17, Products: 8}).Generate(1500)
+	toasted := 0
+	for _, c := range changes {
+		if len(c.Src.Unavailable) > 0 {
+			toasted++
+		}
+	}
+	if toasted == 0 {
+		t.Fatal("test premise: no update left a TOASTed description alone")
+	}
 	dec := debezium.NewDecoder(debezium.DecoderOptions{})
 	for _, opts := range allEncodeOptions() {
-		name := fmt.Sprintf("%v/%v/%v", opts.Format, opts.Decimal, opts.Time)
+		name := opts.Shape()
 		recs, err := Encode(changes, opts)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		flat := opts.Format == debezium.FormatFlat || opts.Format == debezium.FormatFlatNoSchema
+		flat := opts.Format.Flat()
+		var prev debezium.Position
+		misordered := 0
 		for i, rec := range recs {
 			m, err := dec.Decode(rec.Topic, rec.Key, rec.Value)
 			if err != nil {
@@ -161,19 +195,43 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 				continue
 			}
 			c := rec.Change
-			if m.Kind != debezium.KindChange || m.Table != c.Table || m.Op != c.Op || m.ID != c.ID || m.Pos != c.Pos() {
+			if m.Kind != debezium.KindChange || m.Table != c.Table || m.Op != c.Op || m.ID != c.ID || m.Pos != wantPos(opts, c) {
 				t.Fatalf("%s: record %d: decoded %v %s %c id=%d %v, want %s %c id=%d %v",
-					name, i, m.Kind, m.Table, m.Op, m.ID, m.Pos, c.Table, c.Op, c.ID, c.Pos())
+					name, i, m.Kind, m.Table, m.Op, m.ID, m.Pos, c.Table, c.Op, c.ID, wantPos(opts, c))
 			}
+			// Decoded in stream (commit) order, a sequenced position never
+			// goes back; without a sequence it may only where the order is
+			// ambiguous (two transactions in one millisecond).
+			if i > 0 && prev.Compare(m.Pos) > 0 {
+				if wantPos(opts, c).Sequenced || !prev.Ambiguous(m.Pos) {
+					t.Fatalf("%s: record %d: position %v after %v", name, i, m.Pos, prev)
+				}
+				misordered++
+			}
+			prev = m.Pos
 			wantBefore, wantAfter := atPrecision(c.Before, opts.Time), atPrecision(c.After, opts.Time)
+			wantUnchanged := debezium.ColumnSet(0)
 			if flat && c.Op == debezium.OpUpdate {
 				wantBefore = nil // ExtractNewRecordState keeps only the new row
+				if len(c.Src.Unavailable) > 0 {
+					// Without the before image the placeholder means "the
+					// previous value stands".
+					p := *wantAfter.(*debezium.Product)
+					p.Description = ""
+					wantAfter, wantUnchanged = &p, debezium.ProductDescription
+				}
+			}
+			if m.Unchanged != wantUnchanged {
+				t.Fatalf("%s: record %d: unchanged columns %b, want %b", name, i, m.Unchanged, wantUnchanged)
 			}
 			gotBefore, gotAfter := images(m)
 			if !reflect.DeepEqual(gotBefore, wantBefore) || !reflect.DeepEqual(gotAfter, wantAfter) {
 				t.Fatalf("%s: record %d (%s %c id=%d):\n before %+v\n want   %+v\n after  %+v\n want   %+v",
 					name, i, c.Table, c.Op, c.ID, gotBefore, wantBefore, gotAfter, wantAfter)
 			}
+		}
+		if misordered > 0 {
+			t.Logf("%s: %d records after a later position, all within one millisecond", name, misordered)
 		}
 	}
 }

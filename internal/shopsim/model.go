@@ -5,16 +5,23 @@
 // The simulator (Shop) keeps an in-memory copy of the products, orders and
 // order_items tables (CONTRACT §1) and produces transactions in commit
 // order, as the shop's scripts would run them, each row change as a Change
-// with full before images (REPLICA IDENTITY FULL) and a unique, strictly
-// increasing LSN. Delivery (Encode, WithReplays, ByTopic) turns that log
-// into the Kafka records a Debezium connector would write, including the
-// re-sends of a connector restart. The oracle (ExpectInventory,
-// ExpectAnalytics, ExpectSearch) replays the commit-ordered changes and
-// derives the end state each service promises in CONTRACT §2.
+// with full before images (REPLICA IDENTITY FULL). It places their changes
+// in a write-ahead log as a PostgreSQL server with concurrent sessions
+// would (wal.go): several transactions open at once write at the WAL's end
+// as they go, so a transaction that commits later often carries lower LSNs
+// than one committed before it, while each row's changes stay in LSN order.
+// Long product descriptions are TOASTed: an update that leaves one alone
+// carries the unavailable-value placeholder. Delivery (Encode, WithReplays,
+// ByTopic) turns that log into the Kafka records a Debezium connector would
+// write, in commit order, including the re-sends of a connector restart.
+// The oracle (ExpectInventory, ExpectAnalytics, ExpectSearch) replays the
+// commit-ordered changes and derives the end state each service promises in
+// CONTRACT §2.
 package shopsim
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -22,28 +29,43 @@ import (
 	"time"
 
 	"github.com/cdcflow/cdcflow/codecs/debezium"
+	"github.com/cdcflow/cdcflow/testkit/dbzenc"
 )
 
 // Change is one row change of the shop database. Before and After hold a
 // *debezium.Product, *debezium.Order or *debezium.OrderItem matching Table
 // (copies owned by the Change; treat them as read-only): After for r, c and
 // u; Before for u and d (full rows, REPLICA IDENTITY FULL); nil otherwise.
-// Src.LSN is unique and strictly increasing in commit order; Src.TsMs is the
-// commit time of the transaction, shared by all its changes, as are
-// Src.TxID and Src.LastCommitLSN (the previous transaction's commit);
-// Src.EventTsMs, the connector's processing time, is a little later.
+// After always holds the true row, also for a column the record renders as
+// the placeholder.
+//
+// Src is what the connector reports:
+//   - Src.LSN is where the change was written in the WAL: unique, increasing
+//     within a transaction and along the changes of one row, but not across
+//     transactions (a later-committed transaction may have written before
+//     an earlier one committed). The snapshot rows all share the snapshot's
+//     consistent-point LSN.
+//   - Src.LastCommitLSN is the commit LSN of the transaction streamed just
+//     before this change's (source.sequence's first element): increasing in
+//     commit order, 0 (null) in the snapshot and the first streamed
+//     transaction.
+//   - Src.TsMs is the commit time of the transaction and Src.TxID its id
+//     (assigned at its first write, so not in commit order), both shared by
+//     all its changes; Src.EventTsMs, the connector's processing time, is a
+//     little later; Src.Snapshot marks the snapshot rows.
+//   - Src.Unavailable names the TOASTed columns an update left unchanged
+//     (a long description), which the record renders as the placeholder.
 type Change struct {
 	Table  string
 	Op     debezium.Op
 	ID     int64
 	Before any
 	After  any
-	Src    debezium.Source
-}
+	Src    dbzenc.Source
 
-// Pos returns the change's commit position as a consumer sees it.
-func (c Change) Pos() debezium.Position {
-	return debezium.Position{LSN: c.Src.LSN, TsMs: c.Src.TsMs}
+	// commitLSN is the LSN of the transaction's commit record (not in any
+	// record; for the tests).
+	commitLSN uint64
 }
 
 // Weights are the relative frequencies of the kinds of transactions Next
@@ -142,6 +164,18 @@ type Config struct {
 	Live bool
 	// Clock is the wall clock of Live mode; nil means time.Now.
 	Clock func() time.Time
+	// Window is how many transactions may be open at once in the simulated
+	// server, each writing its changes to the shared WAL as it goes (wal.go,
+	// MeasureInterleaving): 0 means DefaultWindow, 1 (or less) one at a
+	// time, so that LSNs increase in commit order. It changes LSNs and
+	// transaction ids only, never rows or timestamps; the model runs up to
+	// Window-1 transactions ahead of what Next has returned.
+	Window int
+	// LongDescriptions is the probability that a new product gets a
+	// description longer than the TOAST threshold (about 2 kB), stored out
+	// of line: an update that leaves it alone then carries the placeholder.
+	// 0 means the default, 0.15; a negative value never.
+	LongDescriptions float64
 }
 
 // defaultStart is the default simulated snapshot time.
@@ -183,13 +217,14 @@ type Shop struct {
 
 	nextProduct, nextOrder, nextItem int64
 
-	lsn       uint64
-	commitLSN uint64 // LSN of the last commit (source.sequence's first element)
-	txid      int64
-	lastUs    int64 // commit time of the last transaction, µs
-	nowUs     int64 // start time of the current transaction (now()), µs
-	commitUs  int64 // commit time of the current transaction, µs
-	cur       []Change
+	aux      *rand.Rand // long descriptions: apart from rng, so that the rest of the model draws the same with or without them
+	wal      walLayout
+	txid     int64 // the snapshot's transaction id
+	xidGap   int64 // other sessions' transaction ids before the current transaction's
+	lastUs   int64 // commit time of the last transaction, µs
+	nowUs    int64 // start time of the current transaction (now()), µs
+	commitUs int64 // commit time of the current transaction, µs
+	cur      []Change
 
 	snapshot      []Change
 	snapshotTaken bool
@@ -211,6 +246,13 @@ func New(cfg Config) *Shop {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
+	}
+	if cfg.Window == 0 {
+		cfg.Window = DefaultWindow
+	}
+	cfg.Window = max(cfg.Window, 1)
+	if cfg.LongDescriptions == 0 {
+		cfg.LongDescriptions = 0.15
 	}
 	if cfg.Start.IsZero() {
 		if cfg.Live {
@@ -235,9 +277,14 @@ func New(cfg Config) *Shop {
 		nextProduct:  1,
 		nextOrder:    1,
 		nextItem:     1,
-		lsn:          0x1000000,
-		txid:         500,
-		lastUs:       cfg.Start.UnixMicro(),
+		aux:          rand.New(rand.NewPCG(cfg.Seed^0x7045_7ab1_e5c0_de00, cfg.Seed)),
+		wal: walLayout{
+			rng:    rand.New(rand.NewPCG(cfg.Seed^0xa1_0c47_e5ee_d5, cfg.Seed+1)),
+			window: cfg.Window,
+			lsn:    0x1000000,
+		},
+		txid:   500,
+		lastUs: cfg.Start.UnixMicro(),
 	}
 	s.buildSnapshot()
 	return s
@@ -300,11 +347,14 @@ func (s *Shop) buildSnapshot() {
 			// The snapshot's stock_quantity already counts these lines.
 		}
 	}
-	s.commitLSN = s.lsn
-	src := debezium.Source{TxID: s.txid, TsMs: start / usPerMs, Snapshot: true, LastCommitLSN: s.commitLSN}
+	// The snapshot is read as of the replication slot's consistent point:
+	// every row carries that LSN, no last commit, and the snapshot's
+	// transaction id. Streaming continues from that point.
+	s.wal.lsn += align8(uint64(64 + s.wal.rng.IntN(4096)))
+	src := dbzenc.Source{TxID: s.txid, TsMs: start / usPerMs, Snapshot: true, LSN: s.wal.lsn}
+	s.wal.lsn += 8
+	s.wal.lastXid = s.txid
 	read := func(table string, id int64, row any) {
-		s.lsn += 8 + uint64(s.rng.IntN(56))
-		src.LSN = s.lsn
 		src.EventTsMs = src.TsMs + int64(len(s.snapshot)/10+3)
 		s.snapshot = append(s.snapshot, Change{Table: table, Op: debezium.OpRead, ID: id, After: row, Src: src})
 	}
@@ -334,8 +384,8 @@ func (s *Shop) addProduct(p debezium.Product) int64 {
 
 // Snapshot returns the snapshot reads (op r) of the seed rows and the
 // initial catalogue: products, then orders, then order_items, with one
-// snapshot time and txId and increasing LSNs below those of every later
-// transaction. Each call returns fresh copies.
+// snapshot time, txId and LSN (the consistent point, below every streamed
+// change's). Each call returns fresh copies.
 func (s *Shop) Snapshot() []Change {
 	s.snapshotTaken = true
 	out := make([]Change, len(s.snapshot))
@@ -356,9 +406,24 @@ func (s *Shop) Generate(n int) []Change {
 	return out
 }
 
-// Next runs one transaction of the shop and returns its changes in commit
-// order.
+// Next returns the shop's next transaction in commit order, its changes in
+// the order it wrote them, with their final WAL positions. To place them it
+// keeps the following Window-1 transactions open, generated ahead.
 func (s *Shop) Next() []Change {
+	for {
+		for len(s.wal.open) < s.wal.window {
+			changes := s.runTx()
+			s.wal.admit(changes, s.xidGap)
+		}
+		if tx, done := s.wal.step(); done && len(tx) > 0 {
+			return tx
+		}
+	}
+}
+
+// runTx runs one transaction of the model and returns its changes, without
+// WAL positions.
+func (s *Shop) runTx() []Change {
 	force := s.beginTx()
 	kind := kPlaceOrder
 	if !force || s.cfg.Weights.PlaceOrder <= 0 {
@@ -467,10 +532,11 @@ func (s *Shop) run(k txKind) bool {
 // ---- clock and transactions ----
 
 // beginTx starts a transaction: its start time (now() in the rows), its
-// commit time and txId. It reports whether the transaction must be an
-// order placement straddling midnight UTC.
+// commit time and how many other sessions' transactions took an id before
+// it (the WAL layout assigns the id at the first write). It reports whether
+// the transaction must be an order placement straddling midnight UTC.
 func (s *Shop) beginTx() (straddle bool) {
-	s.txid += 1 + int64(s.rng.IntN(3)) // other sessions' transactions in between
+	s.xidGap = 1 + int64(s.rng.IntN(3)) // other sessions' transactions in between
 	s.cur = nil
 	if s.cfg.Live {
 		now := max(s.cfg.Clock().UnixMicro(), s.lastUs)
@@ -506,7 +572,8 @@ func (s *Shop) gapUs() int64 {
 	}
 }
 
-// commit stamps the current transaction's changes with its commit time.
+// commit stamps the current transaction's changes with its commit time
+// (their WAL positions come from the layout).
 func (s *Shop) commit() []Change {
 	s.lastUs = s.commitUs
 	ts := s.commitUs / usPerMs
@@ -515,17 +582,13 @@ func (s *Shop) commit() []Change {
 		s.cur[i].Src.TsMs = ts
 		s.cur[i].Src.EventTsMs = ts + lag + int64(i/20)
 	}
-	s.lsn += 8 // the commit record
-	s.commitLSN = s.lsn
 	out := s.cur
 	s.cur = nil
 	return out
 }
 
 func (s *Shop) emit(table string, op debezium.Op, id int64, before, after any) {
-	s.lsn += 8 + uint64(s.rng.IntN(120))
-	s.cur = append(s.cur, Change{Table: table, Op: op, ID: id, Before: before, After: after,
-		Src: debezium.Source{LSN: s.lsn, TxID: s.txid, LastCommitLSN: s.commitLSN}})
+	s.cur = append(s.cur, Change{Table: table, Op: op, ID: id, Before: before, After: after})
 }
 
 // ---- row operations: keep the tables and indexes, emit the change ----
@@ -546,6 +609,11 @@ func (s *Shop) updateProduct(id int64, f func(*debezium.Product)) {
 	after := *p
 	s.avail[id] = after.StockQuantity
 	s.emit(debezium.TableProducts, debezium.OpUpdate, id, &before, &after)
+	if after.Description == before.Description && len(after.Description) > toastThreshold {
+		// The description stays in the TOAST table: logical decoding sends
+		// no value for it, and the connector the placeholder.
+		s.cur[len(s.cur)-1].Src.Unavailable = []string{"description"}
+	}
 }
 
 func (s *Shop) removeProduct(id int64) {
@@ -993,12 +1061,38 @@ func (s *Shop) randomProduct() debezium.Product {
 		desc = s.pick(descOpeners) + " " + strings.ToLower(s.pick(nameAdjectives)) + " " +
 			strings.ToLower(noun) + " with " + f1 + " and " + f2 + s.pick(descClosers)
 	}
+	if desc != "" && s.aux.Float64() < s.cfg.LongDescriptions {
+		desc = s.longDescription(desc, noun)
+	}
 	return debezium.Product{
 		Name:          strings.Join(parts, " "),
 		Description:   desc,
 		PriceCents:    s.randomPrice(),
 		StockQuantity: int64(5 + s.rng.IntN(196)),
 	}
+}
+
+// longDescription extends a description past the TOAST threshold with a
+// catalogue text of 2 to 4 kB (drawn from s.aux).
+func (s *Shop) longDescription(desc, noun string) string {
+	var b strings.Builder
+	b.WriteString(desc)
+	target := toastThreshold + 64 + s.aux.IntN(2048)
+	pick := func(words []string) string { return words[s.aux.IntN(len(words))] }
+	for b.Len() < target {
+		switch s.aux.IntN(3) {
+		case 0:
+			fmt.Fprintf(&b, " This %s comes with %s, %s and %s%s", strings.ToLower(noun),
+				pick(descFeatures), pick(descFeatures), pick(descFeatures), pick(descClosers))
+		case 1:
+			fmt.Fprintf(&b, " %s %s design: %s%s", pick(descOpeners), strings.ToLower(pick(nameAdjectives)),
+				pick(descFeatures), pick(descClosers))
+		default:
+			fmt.Fprintf(&b, " Made of %s; model %d-%c, %s%s", strings.ToLower(pick(nameMaterials[4:])),
+				100+s.aux.IntN(900), 'A'+rune(s.aux.IntN(26)), pick(descFeatures), pick(descClosers))
+		}
+	}
+	return b.String()
 }
 
 // randomPrice is log-uniform between about $5 and $1500, with the usual

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cdcflow/cdcflow/codecs/debezium"
+	"github.com/cdcflow/cdcflow/testkit/dbzenc"
 )
 
 // logBuilder writes small commit-ordered logs by hand.
@@ -30,7 +31,7 @@ func (b *logBuilder) begin(ts int64) *logBuilder {
 func (b *logBuilder) add(table string, op debezium.Op, id int64, before, after any) *logBuilder {
 	b.lsn += 10
 	b.out = append(b.out, Change{Table: table, Op: op, ID: id, Before: before, After: after,
-		Src: debezium.Source{LSN: b.lsn, TsMs: b.ts, TxID: b.tx, Snapshot: op == debezium.OpRead}})
+		Src: dbzenc.Source{LSN: b.lsn, TsMs: b.ts, TxID: b.tx, Snapshot: op == debezium.OpRead}})
 	return b
 }
 

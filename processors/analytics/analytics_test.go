@@ -17,6 +17,7 @@ import (
 	"github.com/cdcflow/cdcflow/codecs/debezium"
 	"github.com/cdcflow/cdcflow/processors/cdc"
 	"github.com/cdcflow/cdcflow/processors/delivery"
+	"github.com/cdcflow/cdcflow/testkit/dbzenc"
 )
 
 const (
@@ -35,7 +36,7 @@ var created = time.Date(2025, 1, 15, 10, 7, 30, 0, time.UTC).UnixMicro()
 type harness struct {
 	t    *testing.T
 	tt   *tester.Tester
-	opts debezium.EncodeOptions
+	opts dbzenc.EncodeOptions
 	sent []record // every record, so tests can replay them
 }
 
@@ -44,7 +45,7 @@ type record struct {
 	key, value []byte
 }
 
-func newHarness(t *testing.T, opts debezium.EncodeOptions) *harness {
+func newHarness(t *testing.T, opts dbzenc.EncodeOptions) *harness {
 	t.Helper()
 	tt := tester.New(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -71,7 +72,7 @@ func newHarness(t *testing.T, opts debezium.EncodeOptions) *harness {
 
 func (h *harness) send(table string, op debezium.Op, id int64, before, after any, lsn uint64, ts int64) {
 	h.t.Helper()
-	topic, key, value, err := debezium.Encode(h.opts, table, op, id, before, after, debezium.Source{LSN: lsn, TsMs: ts})
+	topic, key, value, err := dbzenc.Encode(h.opts, table, op, id, before, after, dbzenc.Source{LSN: lsn, TsMs: ts})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -196,7 +197,7 @@ func line(id, order, product, qty, price int64) *debezium.OrderItem {
 	return &debezium.OrderItem{ID: id, OrderID: order, ProductID: product, Quantity: qty, PriceCents: price, CreatedAt: created}
 }
 
-var envelope = debezium.EncodeOptions{Format: debezium.FormatEnvelope}
+var envelope = dbzenc.EncodeOptions{Format: dbzenc.FormatEnvelope}
 
 func TestTotalSetByLaterUpdate(t *testing.T) {
 	// The shop inserts an order with total 0 and its lines, then sets the total.
@@ -339,9 +340,9 @@ func TestLineEditMoveDelete(t *testing.T) {
 }
 
 func TestConnectorReplaysChangeNothing(t *testing.T) {
-	for _, f := range []debezium.Format{debezium.FormatEnvelope, debezium.FormatEnvelopeNoSchema, debezium.FormatFlat, debezium.FormatFlatNoSchema} {
+	for _, f := range []dbzenc.Format{dbzenc.FormatEnvelope, dbzenc.FormatEnvelopeNoSchema, dbzenc.FormatFlat, dbzenc.FormatFlatNoSchema} {
 		t.Run(f.String(), func(t *testing.T) {
-			h := newHarness(t, debezium.EncodeOptions{Format: f})
+			h := newHarness(t, dbzenc.EncodeOptions{Format: f})
 			h.send("orders", debezium.OpRead, 1, nil, ord(1, 7, 1000, "pending", created), 100, tsStart)
 			h.send("order_items", debezium.OpRead, 10, nil, line(10, 1, 5, 2, 500), 100, tsStart)
 			h.send("orders", debezium.OpCreate, 2, nil, ord(2, 7, 0, "pending", created), 200, tsStart+1)
@@ -405,7 +406,7 @@ func TestLineArrivingBeforeItsOrder(t *testing.T) {
 func TestTimestampOnlyPositions(t *testing.T) {
 	// Flattened records without an LSN: an insert and an update of one row
 	// in one transaction share the timestamp and apply in arrival order.
-	h := newHarness(t, debezium.EncodeOptions{Format: debezium.FormatFlat})
+	h := newHarness(t, dbzenc.EncodeOptions{Format: dbzenc.FormatFlat})
 	h.send("orders", debezium.OpCreate, 1, nil, ord(1, 7, 0, "pending", created), 0, tsStart)
 	h.send("order_items", debezium.OpCreate, 10, nil, line(10, 1, 5, 3, 250), 0, tsStart)
 	h.send("order_items", debezium.OpUpdate, 10, line(10, 1, 5, 3, 250), line(10, 1, 5, 4, 250), 0, tsStart)

@@ -237,7 +237,7 @@ func BenchmarkApplyLine(b *testing.B) {
 }
 
 // shopFeed turns the simulated shop's traffic (internal/shopsim, default
-// transaction mix) into genuine Debezium records (debezium.Encode) of the
+// transaction mix) into genuine Debezium records (dbzenc.Encode) of the
 // topics a processor reads. Tombstones after deletes are left out: every
 // record fed is a change.
 type shopFeed struct {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cdcflow/cdcflow/codecs/debezium"
 	"github.com/cdcflow/cdcflow/processors/cdc"
+	"github.com/cdcflow/cdcflow/testkit/dbzenc"
 )
 
 const (
@@ -28,7 +29,7 @@ const (
 type harness struct {
 	t    *testing.T
 	tt   *tester.Tester
-	opts debezium.EncodeOptions
+	opts dbzenc.EncodeOptions
 	// sent remembers every record so tests can replay them.
 	sent []record
 }
@@ -38,7 +39,7 @@ type record struct {
 	key, value []byte
 }
 
-func newHarness(t *testing.T, opts debezium.EncodeOptions) *harness {
+func newHarness(t *testing.T, opts dbzenc.EncodeOptions) *harness {
 	t.Helper()
 	tt := tester.New(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -66,7 +67,7 @@ func newHarness(t *testing.T, opts debezium.EncodeOptions) *harness {
 
 func (h *harness) send(table string, op debezium.Op, id int64, before, after any, lsn uint64, ts int64) {
 	h.t.Helper()
-	topic, key, value, err := debezium.Encode(h.opts, table, op, id, before, after, debezium.Source{LSN: lsn, TsMs: ts})
+	topic, key, value, err := dbzenc.Encode(h.opts, table, op, id, before, after, dbzenc.Source{LSN: lsn, TsMs: ts})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func item(id, product, qty int64) *debezium.OrderItem {
 	return &debezium.OrderItem{ID: id, OrderID: 1, ProductID: product, Quantity: qty, PriceCents: 99999, CreatedAt: tsStart * 1000}
 }
 
-var envelope = debezium.EncodeOptions{Format: debezium.FormatEnvelope}
+var envelope = dbzenc.EncodeOptions{Format: dbzenc.FormatEnvelope}
 
 func TestLinesChangeStockInCommitOrder(t *testing.T) {
 	h := newHarness(t, envelope)
@@ -207,7 +208,7 @@ func TestSnapshotLinesAreAlreadyCounted(t *testing.T) {
 func TestTimestampOnlyPositions(t *testing.T) {
 	// Flattened records without an LSN: an insert and an update of one line
 	// in one transaction share the timestamp and apply in arrival order.
-	h := newHarness(t, debezium.EncodeOptions{Format: debezium.FormatFlat})
+	h := newHarness(t, dbzenc.EncodeOptions{Format: dbzenc.FormatFlat})
 	h.send("products", debezium.OpCreate, 1, nil, prod(1, 50), 0, tsStart)
 	h.send("order_items", debezium.OpCreate, 10, nil, item(10, 1, 3), 0, tsStart+10)
 	h.send("order_items", debezium.OpUpdate, 10, item(10, 1, 3), item(10, 1, 5), 0, tsStart+10)
@@ -223,7 +224,7 @@ func TestTimestampOnlyPositions(t *testing.T) {
 func TestLineInTheVersionsTransactionIsCounted(t *testing.T) {
 	// Without an LSN a product version and a line of the same transaction
 	// share the timestamp: the line is not after the version.
-	h := newHarness(t, debezium.EncodeOptions{Format: debezium.FormatFlatNoSchema})
+	h := newHarness(t, dbzenc.EncodeOptions{Format: dbzenc.FormatFlatNoSchema})
 	h.send("products", debezium.OpCreate, 1, nil, prod(1, 50), 0, tsStart)
 	h.send("order_items", debezium.OpCreate, 10, nil, item(10, 1, 3), 0, tsStart+5)
 	h.send("products", debezium.OpUpdate, 1, prod(1, 50), prod(1, 47), 0, tsStart+5)
@@ -310,7 +311,7 @@ func TestLineBeforeItsProductExists(t *testing.T) {
 // the duplicate must write the state to the changelog again, or the views
 // and the DynamoDB mirror would never see it.
 func TestDuplicateRewritesStateToChangelog(t *testing.T) {
-	h := newHarness(t, debezium.EncodeOptions{})
+	h := newHarness(t, dbzenc.EncodeOptions{})
 	h.send(debezium.TableProducts, debezium.OpCreate, 1, nil, prod(1, 50), 100, tsStart)
 	h.send(debezium.TableOrderItems, debezium.OpCreate, 7, nil, &debezium.OrderItem{ID: 7, OrderID: 1, ProductID: 1, Quantity: 3, PriceCents: 100}, 200, tsStart+1)
 	want := h.product(1)

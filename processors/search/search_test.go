@@ -13,6 +13,7 @@ import (
 
 	"github.com/cdcflow/cdcflow/codecs/debezium"
 	"github.com/cdcflow/cdcflow/processors/cdc"
+	"github.com/cdcflow/cdcflow/testkit/dbzenc"
 )
 
 const (
@@ -27,7 +28,7 @@ const (
 type harness struct {
 	t    *testing.T
 	tt   *tester.Tester
-	opts debezium.EncodeOptions
+	opts dbzenc.EncodeOptions
 	sent []record
 	// metrics are the graph's counters.
 	metrics *Metrics
@@ -38,7 +39,7 @@ type record struct {
 	key, value []byte
 }
 
-func newHarness(t *testing.T, opts debezium.EncodeOptions) *harness {
+func newHarness(t *testing.T, opts dbzenc.EncodeOptions) *harness {
 	t.Helper()
 	tt := tester.New(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -73,7 +74,7 @@ func (h *harness) send(op debezium.Op, id int64, before, after *debezium.Product
 	if after != nil {
 		a = after
 	}
-	topic, key, value, err := debezium.Encode(h.opts, debezium.TableProducts, op, id, b, a, debezium.Source{LSN: lsn, TsMs: ts})
+	topic, key, value, err := dbzenc.Encode(h.opts, debezium.TableProducts, op, id, b, a, dbzenc.Source{LSN: lsn, TsMs: ts})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func prod(id int64, name, desc string, cents, stock int64) *debezium.Product {
 		CreatedAt: tsStart * 1000, UpdatedAt: tsStart * 1000}
 }
 
-var envelope = debezium.EncodeOptions{Format: debezium.FormatEnvelope}
+var envelope = dbzenc.EncodeOptions{Format: dbzenc.FormatEnvelope}
 
 func TestCreateUpdateDelete(t *testing.T) {
 	h := newHarness(t, envelope)
@@ -137,7 +138,7 @@ func TestCreateUpdateDelete(t *testing.T) {
 		t.Fatalf("after delete: %+v", d)
 	}
 	// A tombstone record after the delete is skipped.
-	topic, key := debezium.EncodeTombstone(envelope, debezium.TableProducts, 7)
+	topic, key := dbzenc.EncodeTombstone(envelope, debezium.TableProducts, 7)
 	h.raw(topic, key, nil)
 	if d2 := h.doc(7); !reflect.DeepEqual(d2, d) {
 		t.Fatalf("tombstone record changed the document: %+v", d2)
@@ -182,9 +183,9 @@ func TestDeletedProductRejectsOlderVersion(t *testing.T) {
 func TestTimestampOnlyPositions(t *testing.T) {
 	// Flattened records without an LSN: the insert and the update of one
 	// transaction share source.ts_ms and apply in arrival order.
-	for _, format := range []debezium.Format{debezium.FormatFlat, debezium.FormatFlatNoSchema} {
+	for _, format := range []dbzenc.Format{dbzenc.FormatFlat, dbzenc.FormatFlatNoSchema} {
 		t.Run(format.String(), func(t *testing.T) {
-			h := newHarness(t, debezium.EncodeOptions{Format: format})
+			h := newHarness(t, dbzenc.EncodeOptions{Format: format})
 			v1 := prod(5, "Kettle", "Steel kettle", 2500, 8)
 			v2 := prod(5, "Kettle", "Glass kettle", 2700, 8)
 			h.send(debezium.OpCreate, 5, nil, v1, 0, tsStart)

@@ -20,6 +20,7 @@ import (
 	"github.com/cdcflow/cdcflow/codecs/debezium"
 	"github.com/cdcflow/cdcflow/processors/analytics"
 	"github.com/cdcflow/cdcflow/processors/cdc"
+	"github.com/cdcflow/cdcflow/testkit/dbzenc"
 	"github.com/cdcflow/cdcflow/views/httpapi"
 )
 
@@ -192,8 +193,8 @@ func testerTable(t *testing.T) (*tester.Tester, *goka.View) {
 
 func send(t *testing.T, tt *tester.Tester, table string, op debezium.Op, id int64, before, after any, lsn uint64) {
 	t.Helper()
-	topic, key, value, err := debezium.Encode(debezium.EncodeOptions{Format: debezium.FormatEnvelope}, table, op, id, before, after,
-		debezium.Source{LSN: lsn, TsMs: now.UnixMilli()})
+	topic, key, value, err := dbzenc.Encode(dbzenc.EncodeOptions{Format: dbzenc.FormatEnvelope}, table, op, id, before, after,
+		dbzenc.Source{LSN: lsn, TsMs: now.UnixMilli()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,9 +5,9 @@ import (
 	"maps"
 	"testing"
 
-	"github.com/cdcflow/cdcflow/codecs/debezium"
 	"github.com/cdcflow/cdcflow/internal/shopsim"
 	"github.com/cdcflow/cdcflow/processors/analytics"
+	"github.com/cdcflow/cdcflow/testkit/dbzenc"
 )
 
 // TestMatchesTheOracle runs simulated shop traffic, with connector
@@ -16,12 +16,13 @@ import (
 func TestMatchesTheOracle(t *testing.T) {
 	cases := []struct {
 		name  string
-		opts  debezium.EncodeOptions
+		opts  dbzenc.EncodeOptions
 		noLSN bool
 	}{
-		{"envelope", debezium.EncodeOptions{Format: debezium.FormatEnvelope}, false},
-		{"envelope-noschema-string-decimals", debezium.EncodeOptions{Format: debezium.FormatEnvelopeNoSchema, Decimal: debezium.DecimalString}, false},
-		{"flat-without-lsn", debezium.EncodeOptions{Format: debezium.FormatFlat}, true},
+		{"envelope", dbzenc.EncodeOptions{Format: dbzenc.FormatEnvelope}, false},
+		{"envelope-noschema-string-decimals", dbzenc.EncodeOptions{Format: dbzenc.FormatEnvelopeNoSchema, Decimal: dbzenc.DecimalString}, false},
+		{"flat-without-lsn", dbzenc.EncodeOptions{Format: dbzenc.FormatFlat}, true},
+		{"flat-noschema-numeric-with-sequence", dbzenc.EncodeOptions{Format: dbzenc.FormatFlatNoSchema, Decimal: dbzenc.DecimalNumeric, FlatSequence: true}, false},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"github.com/cdcflow/cdcflow/codecs/debezium"
 	"github.com/cdcflow/cdcflow/processors/cdc"
 	"github.com/cdcflow/cdcflow/processors/search"
+	"github.com/cdcflow/cdcflow/testkit/dbzenc"
 )
 
 const (
@@ -28,11 +29,11 @@ type pipeline struct {
 	t    *testing.T
 	tt   *tester.Tester
 	ix   *Index
-	opts debezium.EncodeOptions
+	opts dbzenc.EncodeOptions
 	sent [][3][]byte // topic, key, value
 }
 
-func newPipeline(t *testing.T, opts debezium.EncodeOptions) *pipeline {
+func newPipeline(t *testing.T, opts dbzenc.EncodeOptions) *pipeline {
 	t.Helper()
 	tt := tester.New(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -80,7 +81,7 @@ func (p *pipeline) send(op debezium.Op, id int64, before, after *debezium.Produc
 	if after != nil {
 		a = after
 	}
-	topic, key, value, err := debezium.Encode(p.opts, debezium.TableProducts, op, id, b, a, debezium.Source{LSN: lsn, TsMs: ts})
+	topic, key, value, err := dbzenc.Encode(p.opts, debezium.TableProducts, op, id, b, a, dbzenc.Source{LSN: lsn, TsMs: ts})
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -108,7 +109,7 @@ func row(id int64, name, desc string, cents, stock int64) *debezium.Product {
 }
 
 func TestViewFollowsCreateUpdateDelete(t *testing.T) {
-	p := newPipeline(t, debezium.EncodeOptions{Format: debezium.FormatEnvelope})
+	p := newPipeline(t, dbzenc.EncodeOptions{Format: dbzenc.FormatEnvelope})
 	v1 := row(1, "Gaming Laptop", "Fast laptop with RGB keyboard", 129999, 25)
 	p.send(debezium.OpCreate, 1, nil, v1, 100, tsStart)
 	p.send(debezium.OpCreate, 2, nil, row(2, "Laptop Sleeve", "Neoprene", 2999, 80), 110, tsStart)
@@ -144,7 +145,7 @@ func TestViewFollowsCreateUpdateDelete(t *testing.T) {
 
 	// Delete (and Debezium's tombstone record after it).
 	p.send(debezium.OpDelete, 1, v2, nil, 300, tsStart+2000)
-	topic, key := debezium.EncodeTombstone(p.opts, debezium.TableProducts, 1)
+	topic, key := dbzenc.EncodeTombstone(p.opts, debezium.TableProducts, 1)
 	p.tt.Consume(topic, string(key), nil)
 	if got := p.match("notebook"); len(got) != 0 {
 		t.Fatalf("deleted product matches: %v", got)
@@ -185,7 +186,7 @@ func TestViewFollowsCreateUpdateDelete(t *testing.T) {
 }
 
 func TestViewUnicodeCaseFolding(t *testing.T) {
-	p := newPipeline(t, debezium.EncodeOptions{Format: debezium.FormatEnvelopeNoSchema, Decimal: debezium.DecimalString})
+	p := newPipeline(t, dbzenc.EncodeOptions{Format: dbzenc.FormatEnvelopeNoSchema, Decimal: dbzenc.DecimalString})
 	p.send(debezium.OpCreate, 1, nil, row(1, "Crème Brûlée", "Dessert", 650, 10), 100, tsStart)
 	p.send(debezium.OpCreate, 2, nil, row(2, "CRÈME FRAÎCHE", "Dairy", 399, 10), 110, tsStart)
 	p.send(debezium.OpCreate, 3, nil, row(3, "Creme", "no accent", 399, 10), 120, tsStart)
@@ -202,7 +203,7 @@ func TestViewUnicodeCaseFolding(t *testing.T) {
 func TestViewFlatWithoutLSN(t *testing.T) {
 	// ExtractNewRecordState output without an LSN: an insert and an update of
 	// one transaction share __source_ts_ms and apply in arrival order.
-	p := newPipeline(t, debezium.EncodeOptions{Format: debezium.FormatFlat})
+	p := newPipeline(t, dbzenc.EncodeOptions{Format: dbzenc.FormatFlat})
 	v1 := row(5, "Steel Kettle", "Stovetop", 2500, 8)
 	v2 := row(5, "Glass Kettle", "Electric", 2700, 8)
 	p.send(debezium.OpCreate, 5, nil, v1, 0, tsStart)

@@ -1,10 +1,13 @@
-package debezium
+package dbzenc
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/cdcflow/cdcflow/codecs/debezium"
 )
 
 // Format selects the shape of the messages Encode produces.
@@ -18,8 +21,9 @@ const (
 	// FormatEnvelopeNoSchema is the bare envelope (schemas.enable=false).
 	FormatEnvelopeNoSchema
 	// FormatFlat is the ExtractNewRecordState output (delete.handling.mode=
-	// rewrite, add.fields=op,source.ts_ms,source.db,source.table and
-	// source.lsn when known) inside the schema wrapper.
+	// rewrite, add.fields=op,source.ts_ms,source.db,source.table, plus
+	// source.lsn when the change has an LSN and source.sequence with
+	// EncodeOptions.FlatSequence) inside the schema wrapper.
 	FormatFlat
 	// FormatFlatNoSchema is FormatFlat without the schema wrapper.
 	FormatFlatNoSchema
@@ -40,24 +44,42 @@ func (f Format) String() string {
 	return "Format(" + strconv.Itoa(int(f)) + ")"
 }
 
-func (f Format) withSchema() bool { return f == FormatEnvelope || f == FormatFlat }
-func (f Format) flat() bool       { return f == FormatFlat || f == FormatFlatNoSchema }
+// WithSchema reports whether the format carries the JsonConverter schema
+// wrapper.
+func (f Format) WithSchema() bool { return f == FormatEnvelope || f == FormatFlat }
 
-// DecimalMode is Debezium's decimal.handling.mode.
+// Flat reports whether the format is the ExtractNewRecordState flattening
+// (no before image, no source block).
+func (f Format) Flat() bool { return f == FormatFlat || f == FormatFlatNoSchema }
+
+// DecimalMode is how DECIMAL columns reach Kafka: Debezium's
+// decimal.handling.mode, and for precise mode the JsonConverter's
+// decimal.format.
 type DecimalMode uint8
 
-// The decimal handling modes.
+// The decimal representations.
 const (
 	// DecimalPrecise renders DECIMAL as base64 of the big-endian two's
-	// complement unscaled value (org.apache.kafka.connect.data.Decimal).
+	// complement unscaled value (org.apache.kafka.connect.data.Decimal,
+	// decimal.format=BASE64, the JsonConverter's default).
 	DecimalPrecise DecimalMode = iota
-	// DecimalString renders DECIMAL as a plain string such as "12.34".
+	// DecimalString renders DECIMAL as a plain string such as "12.34"
+	// (decimal.handling.mode=string).
 	DecimalString
-	// DecimalDouble renders DECIMAL as a JSON number such as 12.34.
+	// DecimalDouble renders DECIMAL as a JSON number the way Java prints a
+	// double, such as 12.3 (decimal.handling.mode=double).
 	DecimalDouble
+	// DecimalNumeric is precise mode with the JsonConverter's
+	// decimal.format=NUMERIC: the schema is precise mode's (bytes,
+	// org.apache.kafka.connect.data.Decimal, scale "2"), the value a plain
+	// JSON number with the scale's digits, BigDecimal.toString of the
+	// value (24.90, 0.00, -5.00), as Jackson writes the converter's exact
+	// DecimalNode.
+	DecimalNumeric
 )
 
-// String names the mode as Debezium's configuration does.
+// String names the mode as Debezium's configuration does ("numeric" for
+// precise mode with decimal.format=NUMERIC).
 func (m DecimalMode) String() string {
 	switch m {
 	case DecimalPrecise:
@@ -66,6 +88,8 @@ func (m DecimalMode) String() string {
 		return "string"
 	case DecimalDouble:
 		return "double"
+	case DecimalNumeric:
+		return "numeric"
 	}
 	return "DecimalMode(" + strconv.Itoa(int(m)) + ")"
 }
@@ -96,6 +120,10 @@ func (m TimeMode) String() string {
 	return "TimeMode(" + strconv.Itoa(int(m)) + ")"
 }
 
+// DefaultUnavailablePlaceholder is the connector's default
+// unavailable.value.placeholder.
+const DefaultUnavailablePlaceholder = "__debezium_unavailable_value"
+
 // EncodeOptions configures Encode. The zero value produces what the
 // reference samples show: envelope with schema, precise decimals,
 // MicroTimestamp, prefix "dbserver1", database "ecommerce".
@@ -105,6 +133,27 @@ type EncodeOptions struct {
 	Time    TimeMode
 	Prefix  string // topic.prefix; "dbserver1" when empty
 	DB      string // database name in source.db; "ecommerce" when empty
+	// FlatSequence adds source.sequence to the flattened formats
+	// (add.fields=…,source.sequence): a __source_sequence member holding
+	// the same string as the envelope's source.sequence (null when the
+	// change has no LSN) and an optional string field of that name in the
+	// schema. The envelope formats ignore it (they always carry
+	// source.sequence).
+	FlatSequence bool
+	// UnavailablePlaceholder is the connector's
+	// unavailable.value.placeholder, rendered for Source.Unavailable
+	// columns; DefaultUnavailablePlaceholder when empty.
+	UnavailablePlaceholder string
+}
+
+// Shape names the options' message shape for test names and logs, e.g.
+// "flat/numeric/micro+sequence".
+func (o EncodeOptions) Shape() string {
+	s := o.Format.String() + "/" + o.Decimal.String() + "/" + o.Time.String()
+	if o.FlatSequence && o.Format.Flat() {
+		s += "+sequence"
+	}
+	return s
 }
 
 func (o EncodeOptions) prefix() string {
@@ -121,108 +170,135 @@ func (o EncodeOptions) db() string {
 	return o.DB
 }
 
+func (o EncodeOptions) placeholder() string {
+	if o.UnavailablePlaceholder == "" {
+		return DefaultUnavailablePlaceholder
+	}
+	return o.UnavailablePlaceholder
+}
+
 func (o EncodeOptions) validate() error {
 	if o.Format > FormatFlatNoSchema {
-		return fmt.Errorf("debezium: encode: unknown format %d", o.Format)
+		return fmt.Errorf("dbzenc: encode: unknown format %d", o.Format)
 	}
-	if o.Decimal > DecimalDouble {
-		return fmt.Errorf("debezium: encode: unknown decimal mode %d", o.Decimal)
+	if o.Decimal > DecimalNumeric {
+		return fmt.Errorf("dbzenc: encode: unknown decimal mode %d", o.Decimal)
 	}
 	if o.Time > TimeZoned {
-		return fmt.Errorf("debezium: encode: unknown time mode %d", o.Time)
+		return fmt.Errorf("dbzenc: encode: unknown time mode %d", o.Time)
 	}
 	return nil
 }
 
-// Source is the part of the source block that varies per change.
+// Source is what varies per change besides the rows: the source block's
+// position members, the envelope's ts_ms and the TOASTed columns the
+// change left alone.
 type Source struct {
-	LSN      uint64 // source.lsn; 0 renders null (and no __source_lsn)
-	TsMs     int64  // source.ts_ms: commit time in ms
-	TxID     int64  // source.txId; 0 renders null
-	Snapshot bool   // source.snapshot "true"; op r always renders "true"
-	// LastCommitLSN is the first element of source.sequence (the LSN of the
-	// last committed transaction); 0 renders null there.
+	// LSN is source.lsn, where the change was written in the WAL; 0
+	// renders null (and a null source.sequence, and no __source_lsn).
+	LSN uint64
+	// TsMs is source.ts_ms: the commit time of the change's transaction in
+	// ms, shared by all its changes.
+	TsMs int64
+	// TxID is source.txId; 0 renders null.
+	TxID int64
+	// Snapshot renders source.snapshot "true"; op r always does.
+	Snapshot bool
+	// LastCommitLSN is the first element of source.sequence: the commit LSN
+	// of the transaction streamed before this change's; 0 renders null
+	// there (snapshot rows, the first streamed transaction).
 	LastCommitLSN uint64
 	// EventTsMs is the envelope's ts_ms (when the connector processed the
 	// change); 0 means TsMs.
 	EventTsMs int64
+	// Unavailable names text columns of the after image that an update left
+	// unchanged while their value is TOASTed (stored out of line): logical
+	// decoding does not send such a value, so the connector renders the
+	// placeholder instead (EncodeOptions.UnavailablePlaceholder). Only op u
+	// may name columns; the before image (REPLICA IDENTITY FULL) keeps the
+	// real value.
+	Unavailable []string
 }
 
 // debeziumVersion is the connector version printed in source.version.
 const debeziumVersion = "2.7.3.Final"
 
-// Encode renders one change. before/after are *Product, *Order or *OrderItem
-// (nil when absent) matching table. r, c and u need after; d needs before.
-// The topic is <prefix>.public.<table>. Flat formats add __op,
-// __source_ts_ms, __source_db, __source_table, __deleted, and __source_lsn
-// when src.LSN != 0; a flat delete carries the old row with __deleted "true".
-func Encode(opts EncodeOptions, table string, op Op, id int64, before, after any, src Source) (topic string, key, value []byte, err error) {
+// Encode renders one change. before/after are *debezium.Product,
+// *debezium.Order or *debezium.OrderItem (nil when absent) matching table.
+// r, c and u need after; d needs before. The topic is
+// <prefix>.public.<table>. Flat formats add __op, __source_ts_ms,
+// __source_db, __source_table, __deleted, __source_lsn when src.LSN != 0
+// and __source_sequence with opts.FlatSequence; a flat delete carries the
+// old row with __deleted "true".
+func Encode(opts EncodeOptions, table string, op debezium.Op, id int64, before, after any, src Source) (topic string, key, value []byte, err error) {
 	if err := opts.validate(); err != nil {
 		return "", nil, nil, err
 	}
-	ti := tableIndexString(table)
-	if ti < 0 {
-		return "", nil, nil, fmt.Errorf("debezium: encode: unknown table %q", table)
+	spec := specFor(table)
+	if spec == nil {
+		return "", nil, nil, fmt.Errorf("dbzenc: encode: unknown table %q", table)
 	}
-	bc, hasBefore, ok := cellsFromRow(ti, before)
+	bv, hasBefore, ok := valuesOf(table, before)
 	if !ok {
-		return "", nil, nil, fmt.Errorf("debezium: encode %s: before is %T, not the %s row type", table, before, table)
+		return "", nil, nil, fmt.Errorf("dbzenc: encode %s: before is %T, not the %s row type", table, before, table)
 	}
-	ac, hasAfter, ok := cellsFromRow(ti, after)
+	av, hasAfter, ok := valuesOf(table, after)
 	if !ok {
-		return "", nil, nil, fmt.Errorf("debezium: encode %s: after is %T, not the %s row type", table, after, table)
+		return "", nil, nil, fmt.Errorf("dbzenc: encode %s: after is %T, not the %s row type", table, after, table)
 	}
 	switch op {
-	case OpRead, OpCreate, OpUpdate:
+	case debezium.OpRead, debezium.OpCreate, debezium.OpUpdate:
 		if !hasAfter {
-			return "", nil, nil, fmt.Errorf("debezium: encode %s op %s: after row is required", table, op)
+			return "", nil, nil, fmt.Errorf("dbzenc: encode %s op %s: after row is required", table, op)
 		}
-	case OpDelete:
+	case debezium.OpDelete:
 		if !hasBefore {
-			return "", nil, nil, fmt.Errorf("debezium: encode %s op d: before row is required", table)
+			return "", nil, nil, fmt.Errorf("dbzenc: encode %s op d: before row is required", table)
 		}
 	default:
-		return "", nil, nil, fmt.Errorf("debezium: encode %s: op %q is not r, c, u or d (use EncodeTruncate for t)", table, string(rune(op)))
+		return "", nil, nil, fmt.Errorf("dbzenc: encode %s: op %q is not r, c, u or d (use EncodeTruncate for t)", table, string(rune(op)))
+	}
+	unavailable, err := unavailableMask(spec, op, src.Unavailable)
+	if err != nil {
+		return "", nil, nil, err
 	}
 
 	topic = topicName(opts, table)
 	key = appendKey(make([]byte, 0, 256), opts, table, id)
 
-	var buf []byte
-	if opts.Format.flat() {
-		buf = make([]byte, 0, 2048)
-		row, deleted := &ac, "false"
-		if op == OpDelete {
-			row, deleted = &bc, "true"
+	if opts.Format.Flat() {
+		buf := make([]byte, 0, 2048)
+		row, mask, deleted := &av, unavailable, "false"
+		if op == debezium.OpDelete {
+			row, mask, deleted = &bv, 0, "true"
 		}
-		if opts.Format.withSchema() {
+		if opts.Format.WithSchema() {
 			buf = append(buf, `{"schema":`...)
-			buf = appendFlatSchema(buf, opts, ti, src.LSN != 0)
+			buf = appendFlatSchema(buf, opts, spec, src.LSN != 0)
 			buf = append(buf, `,"payload":`...)
 		}
-		buf, err = appendFlatPayload(buf, opts, ti, op, row, deleted, src)
+		buf, err = appendFlatPayload(buf, opts, spec, op, row, mask, deleted, src)
 		if err != nil {
 			return "", nil, nil, err
 		}
-		if opts.Format.withSchema() {
+		if opts.Format.WithSchema() {
 			buf = append(buf, '}')
 		}
 		return topic, key, buf, nil
 	}
 
-	buf = make([]byte, 0, 3072)
-	var bp, ap *rowCells
+	var bp, ap *rowValues
 	if hasBefore {
-		bp = &bc
+		bp = &bv
 	}
 	if hasAfter {
-		ap = &ac
+		ap = &av
 	}
-	buf, err = appendEnvelopeValue(buf, opts, ti, op, bp, ap, src)
+	value, err = appendEnvelopeValue(make([]byte, 0, 3072), opts, spec, op, bp, ap, unavailable, src)
 	if err != nil {
 		return "", nil, nil, err
 	}
-	return topic, key, buf, nil
+	return topic, key, value, nil
 }
 
 // EncodeTombstone renders the tombstone Debezium sends after a delete: the
@@ -234,20 +310,46 @@ func EncodeTombstone(opts EncodeOptions, table string, id int64) (topic string, 
 // EncodeTruncate renders a truncate event (op "t": no rows, null key).
 // ExtractNewRecordState drops truncate events, so the flat formats render
 // the unflattened envelope (with or without schema) that reaches a consumer
-// when the SMT does not apply, and which the decoder understands.
+// when the SMT does not apply.
 func EncodeTruncate(opts EncodeOptions, table string, src Source) (topic string, value []byte, err error) {
 	if err := opts.validate(); err != nil {
 		return "", nil, err
 	}
-	ti := tableIndexString(table)
-	if ti < 0 {
-		return "", nil, fmt.Errorf("debezium: encode truncate: unknown table %q", table)
+	spec := specFor(table)
+	if spec == nil {
+		return "", nil, fmt.Errorf("dbzenc: encode truncate: unknown table %q", table)
 	}
-	value, err = appendEnvelopeValue(make([]byte, 0, 3072), opts, ti, OpTruncate, nil, nil, src)
+	if len(src.Unavailable) > 0 {
+		return "", nil, fmt.Errorf("dbzenc: encode truncate: unavailable columns %v on a truncate", src.Unavailable)
+	}
+	value, err = appendEnvelopeValue(make([]byte, 0, 3072), opts, spec, debezium.OpTruncate, nil, nil, 0, src)
 	if err != nil {
 		return "", nil, err
 	}
 	return topicName(opts, table), value, nil
+}
+
+// unavailableMask checks Source.Unavailable and returns it as a bit set of
+// column indexes.
+func unavailableMask(spec *tableSpec, op debezium.Op, names []string) (uint32, error) {
+	if len(names) == 0 {
+		return 0, nil
+	}
+	if op != debezium.OpUpdate {
+		return 0, fmt.Errorf("dbzenc: encode %s op %s: unavailable columns %v on a change that is not an update", spec.name, op, names)
+	}
+	var mask uint32
+	for _, n := range names {
+		ci := slices.IndexFunc(spec.cols, func(c columnSpec) bool { return c.name == n })
+		if ci < 0 {
+			return 0, fmt.Errorf("dbzenc: encode %s: unavailable column %q is not a column of the table", spec.name, n)
+		}
+		if spec.cols[ci].kind != vText {
+			return 0, fmt.Errorf("dbzenc: encode %s: unavailable column %q is not a text column (only those are TOASTed here)", spec.name, n)
+		}
+		mask |= 1 << ci
+	}
+	return mask, nil
 }
 
 func topicName(opts EncodeOptions, table string) string {
@@ -257,7 +359,7 @@ func topicName(opts EncodeOptions, table string) string {
 // appendKey renders the record key {"id":N}, with the key schema when the
 // format has one.
 func appendKey(buf []byte, opts EncodeOptions, table string, id int64) []byte {
-	if !opts.Format.withSchema() {
+	if !opts.Format.WithSchema() {
 		buf = append(buf, `{"id":`...)
 		buf = strconv.AppendInt(buf, id, 10)
 		return append(buf, '}')
@@ -271,25 +373,26 @@ func appendKey(buf []byte, opts EncodeOptions, table string, id int64) []byte {
 
 // appendEnvelopeValue renders a full envelope (op r/c/u/d/t) with or without
 // the schema wrapper according to opts.Format (flat formats: with schema for
-// FormatFlat, without for FormatFlatNoSchema).
-func appendEnvelopeValue(buf []byte, opts EncodeOptions, ti int, op Op, before, after *rowCells, src Source) ([]byte, error) {
-	schema := opts.Format.withSchema()
+// FormatFlat, without for FormatFlatNoSchema). unavailable applies to the
+// after image.
+func appendEnvelopeValue(buf []byte, opts EncodeOptions, spec *tableSpec, op debezium.Op, before, after *rowValues, unavailable uint32, src Source) ([]byte, error) {
+	schema := opts.Format.WithSchema()
 	if schema {
 		buf = append(buf, `{"schema":`...)
-		buf = appendEnvelopeSchema(buf, opts, ti)
+		buf = appendEnvelopeSchema(buf, opts, spec)
 		buf = append(buf, `,"payload":`...)
 	}
 	var err error
 	buf = append(buf, `{"before":`...)
-	if buf, err = appendRowOrNull(buf, opts, ti, before); err != nil {
+	if buf, err = appendRowOrNull(buf, opts, spec, before, 0); err != nil {
 		return nil, err
 	}
 	buf = append(buf, `,"after":`...)
-	if buf, err = appendRowOrNull(buf, opts, ti, after); err != nil {
+	if buf, err = appendRowOrNull(buf, opts, spec, after, unavailable); err != nil {
 		return nil, err
 	}
 	buf = append(buf, `,"source":`...)
-	buf = appendSource(buf, opts, ti, op, src)
+	buf = appendSource(buf, opts, spec, op, src)
 	buf = append(buf, `,"op":"`...)
 	buf = append(buf, byte(op))
 	buf = append(buf, `","ts_ms":`...)
@@ -305,12 +408,12 @@ func appendEnvelopeValue(buf []byte, opts EncodeOptions, ti int, op Op, before, 
 	return buf, nil
 }
 
-func appendRowOrNull(buf []byte, opts EncodeOptions, ti int, row *rowCells) ([]byte, error) {
+func appendRowOrNull(buf []byte, opts EncodeOptions, spec *tableSpec, row *rowValues, unavailable uint32) ([]byte, error) {
 	if row == nil {
 		return append(buf, "null"...), nil
 	}
 	buf = append(buf, '{')
-	buf, err := appendRowFields(buf, opts, ti, row)
+	buf, err := appendRowFields(buf, opts, spec, row, unavailable)
 	if err != nil {
 		return nil, err
 	}
@@ -318,48 +421,45 @@ func appendRowOrNull(buf []byte, opts EncodeOptions, ti int, row *rowCells) ([]b
 }
 
 // appendRowFields renders the columns of a row as object members, without
-// the braces.
-func appendRowFields(buf []byte, opts EncodeOptions, ti int, row *rowCells) ([]byte, error) {
-	for ci, col := range tableDefs[ti].cols {
+// the braces; the columns in unavailable carry the placeholder.
+func appendRowFields(buf []byte, opts EncodeOptions, spec *tableSpec, row *rowValues, unavailable uint32) ([]byte, error) {
+	for ci, col := range spec.cols {
 		if ci > 0 {
 			buf = append(buf, ',')
 		}
 		buf = append(buf, '"')
 		buf = append(buf, col.name...)
 		buf = append(buf, `":`...)
+		v := row[ci]
+		if unavailable&(1<<ci) != 0 {
+			buf = appendJSONString(buf, opts.placeholder())
+			continue
+		}
+		if col.zeroIsNull && v.num == 0 && v.text == "" {
+			buf = append(buf, "null"...)
+			continue
+		}
 		switch col.kind {
-		case ckInt:
-			buf = strconv.AppendInt(buf, row.i[ci], 10)
-		case ckIntNull:
-			if row.i[ci] == 0 {
-				buf = append(buf, "null"...)
-			} else {
-				buf = strconv.AppendInt(buf, row.i[ci], 10)
-			}
-		case ckText:
-			buf = appendJSONString(buf, row.s[ci])
-		case ckTextNull:
-			if row.s[ci] == "" {
-				buf = append(buf, "null"...)
-			} else {
-				buf = appendJSONString(buf, row.s[ci])
-			}
-		case ckMoney:
-			buf = appendMoney(buf, opts.Decimal, row.i[ci])
-		case ckTime:
+		case vInt:
+			buf = strconv.AppendInt(buf, v.num, 10)
+		case vText:
+			buf = appendJSONString(buf, v.text)
+		case vMoney:
+			buf = appendMoney(buf, opts.Decimal, v.num)
+		case vTime:
 			var err error
-			buf, err = appendTime(buf, opts.Time, row.i[ci])
+			buf, err = appendTime(buf, opts.Time, v.num)
 			if err != nil {
-				return nil, fmt.Errorf("debezium: encode %s.%s: %w", tableDefs[ti].name, col.name, err)
+				return nil, fmt.Errorf("dbzenc: encode %s.%s: %w", spec.name, col.name, err)
 			}
 		}
 	}
 	return buf, nil
 }
 
-func appendFlatPayload(buf []byte, opts EncodeOptions, ti int, op Op, row *rowCells, deleted string, src Source) ([]byte, error) {
+func appendFlatPayload(buf []byte, opts EncodeOptions, spec *tableSpec, op debezium.Op, row *rowValues, unavailable uint32, deleted string, src Source) ([]byte, error) {
 	buf = append(buf, '{')
-	buf, err := appendRowFields(buf, opts, ti, row)
+	buf, err := appendRowFields(buf, opts, spec, row, unavailable)
 	if err != nil {
 		return nil, err
 	}
@@ -369,50 +469,57 @@ func appendFlatPayload(buf []byte, opts EncodeOptions, ti int, op Op, row *rowCe
 	buf = strconv.AppendInt(buf, src.TsMs, 10)
 	buf = append(buf, `,"__source_db":`...)
 	buf = appendJSONString(buf, opts.db())
-	buf = append(buf, `,"__source_table":"`...)
-	buf = append(buf, tableDefs[ti].name...)
-	buf = append(buf, '"')
+	buf = append(buf, `,"__source_table":`...)
+	buf = appendJSONString(buf, spec.name)
 	if src.LSN != 0 {
 		buf = append(buf, `,"__source_lsn":`...)
 		buf = strconv.AppendUint(buf, src.LSN, 10)
+	}
+	if opts.FlatSequence {
+		buf = append(buf, `,"__source_sequence":`...)
+		buf = appendSequence(buf, src)
 	}
 	buf = append(buf, `,"__deleted":"`...)
 	buf = append(buf, deleted...)
 	return append(buf, `"}`...), nil
 }
 
-func appendSource(buf []byte, opts EncodeOptions, ti int, op Op, src Source) []byte {
+// appendSequence renders source.sequence: null without an LSN, else a JSON
+// array printed into a JSON string, "[\"<last commit lsn>\",\"<lsn>\"]",
+// with null for a zero last commit LSN.
+func appendSequence(buf []byte, src Source) []byte {
+	if src.LSN == 0 {
+		return append(buf, "null"...)
+	}
+	buf = append(buf, `"[`...)
+	if src.LastCommitLSN == 0 {
+		buf = append(buf, "null"...)
+	} else {
+		buf = append(buf, `\"`...)
+		buf = strconv.AppendUint(buf, src.LastCommitLSN, 10)
+		buf = append(buf, `\"`...)
+	}
+	buf = append(buf, `,\"`...)
+	buf = strconv.AppendUint(buf, src.LSN, 10)
+	return append(buf, `\"]"`...)
+}
+
+func appendSource(buf []byte, opts EncodeOptions, spec *tableSpec, op debezium.Op, src Source) []byte {
 	buf = append(buf, `{"version":"`+debeziumVersion+`","connector":"postgresql","name":`...)
 	buf = appendJSONString(buf, opts.prefix())
 	buf = append(buf, `,"ts_ms":`...)
 	buf = strconv.AppendInt(buf, src.TsMs, 10)
-	if src.Snapshot || op == OpRead {
+	if src.Snapshot || op == debezium.OpRead {
 		buf = append(buf, `,"snapshot":"true","db":`...)
 	} else {
 		buf = append(buf, `,"snapshot":"false","db":`...)
 	}
 	buf = appendJSONString(buf, opts.db())
 	buf = append(buf, `,"sequence":`...)
-	if src.LSN == 0 {
-		buf = append(buf, "null"...)
-	} else {
-		// source.sequence is a JSON array printed into a string:
-		// "[\"<last commit lsn>\",\"<lsn>\"]".
-		buf = append(buf, `"[`...)
-		if src.LastCommitLSN == 0 {
-			buf = append(buf, "null"...)
-		} else {
-			buf = append(buf, `\"`...)
-			buf = strconv.AppendUint(buf, src.LastCommitLSN, 10)
-			buf = append(buf, `\"`...)
-		}
-		buf = append(buf, `,\"`...)
-		buf = strconv.AppendUint(buf, src.LSN, 10)
-		buf = append(buf, `\"]"`...)
-	}
-	buf = append(buf, `,"schema":"public","table":"`...)
-	buf = append(buf, tableDefs[ti].name...)
-	buf = append(buf, `","txId":`...)
+	buf = appendSequence(buf, src)
+	buf = append(buf, `,"schema":"public","table":`...)
+	buf = appendJSONString(buf, spec.name)
+	buf = append(buf, `,"txId":`...)
 	if src.TxID == 0 {
 		buf = append(buf, "null"...)
 	} else {
@@ -427,7 +534,8 @@ func appendSource(buf []byte, opts EncodeOptions, ti int, op Op, src Source) []b
 	return append(buf, `,"xmin":null}`...)
 }
 
-// Schema fragments of the PostgreSQL connector that do not vary.
+// Schema fragments of the PostgreSQL connector that do not vary (from the
+// reference envelope samples).
 const (
 	sourceSchema = `{"type":"struct","fields":[` +
 		`{"type":"string","optional":false,"field":"version"},` +
@@ -450,15 +558,15 @@ const (
 		`],"optional":true,"name":"event.block","version":1,"field":"transaction"}`
 )
 
-func appendEnvelopeSchema(buf []byte, opts EncodeOptions, ti int) []byte {
-	valueName := opts.prefix() + ".public." + tableDefs[ti].name
+func appendEnvelopeSchema(buf []byte, opts EncodeOptions, spec *tableSpec) []byte {
+	valueName := opts.prefix() + ".public." + spec.name
 	buf = append(buf, `{"type":"struct","fields":[`...)
 	for i, field := range [2]string{"before", "after"} {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
 		buf = append(buf, `{"type":"struct","fields":[`...)
-		buf = appendColumnSchemas(buf, opts, ti)
+		buf = appendColumnSchemas(buf, opts, spec)
 		buf = append(buf, `],"optional":true,"name":`...)
 		buf = appendJSONString(buf, valueName+".Value")
 		buf = append(buf, `,"field":"`...)
@@ -474,33 +582,36 @@ func appendEnvelopeSchema(buf []byte, opts EncodeOptions, ti int) []byte {
 	return append(buf, `,"version":2}`...)
 }
 
-func appendFlatSchema(buf []byte, opts EncodeOptions, ti int, withLSN bool) []byte {
+func appendFlatSchema(buf []byte, opts EncodeOptions, spec *tableSpec, withLSN bool) []byte {
 	buf = append(buf, `{"type":"struct","fields":[`...)
-	buf = appendColumnSchemas(buf, opts, ti)
+	buf = appendColumnSchemas(buf, opts, spec)
 	buf = append(buf, `,{"type":"string","optional":true,"field":"__op"},{"type":"int64","optional":true,"field":"__source_ts_ms"},{"type":"string","optional":true,"field":"__source_db"},{"type":"string","optional":true,"field":"__source_table"},`...)
 	if withLSN {
 		buf = append(buf, `{"type":"int64","optional":true,"field":"__source_lsn"},`...)
 	}
+	if opts.FlatSequence {
+		buf = append(buf, `{"type":"string","optional":true,"field":"__source_sequence"},`...)
+	}
 	buf = append(buf, `{"type":"string","optional":true,"field":"__deleted"}],"optional":false,"name":`...)
-	buf = appendJSONString(buf, opts.prefix()+".public."+tableDefs[ti].name+".Value")
+	buf = appendJSONString(buf, opts.prefix()+".public."+spec.name+".Value")
 	return append(buf, '}')
 }
 
-func appendColumnSchemas(buf []byte, opts EncodeOptions, ti int) []byte {
-	for ci, col := range tableDefs[ti].cols {
+func appendColumnSchemas(buf []byte, opts EncodeOptions, spec *tableSpec) []byte {
+	for ci, col := range spec.cols {
 		if ci > 0 {
 			buf = append(buf, ',')
 		}
-		var typ, name string
-		params := ""
+		var typ, name, params string
 		switch col.kind {
-		case ckInt, ckIntNull:
+		case vInt:
 			typ = "int32"
-		case ckText, ckTextNull:
+		case vText:
 			typ = "string"
-		case ckMoney:
+		case vMoney:
 			switch opts.Decimal {
-			case DecimalPrecise:
+			case DecimalPrecise, DecimalNumeric:
+				// decimal.format only changes the value, not the schema.
 				typ, name = "bytes", "org.apache.kafka.connect.data.Decimal"
 				params = `{"scale":"2","connect.decimal.precision":"10"}`
 			case DecimalString:
@@ -508,7 +619,7 @@ func appendColumnSchemas(buf []byte, opts EncodeOptions, ti int) []byte {
 			case DecimalDouble:
 				typ = "double"
 			}
-		case ckTime:
+		case vTime:
 			switch opts.Time {
 			case TimeMicro:
 				typ, name = "int64", "io.debezium.time.MicroTimestamp"
@@ -533,7 +644,7 @@ func appendColumnSchemas(buf []byte, opts EncodeOptions, ti int) []byte {
 			buf = append(buf, `,"parameters":`...)
 			buf = append(buf, params...)
 		}
-		if col.isDefaultID {
+		if col.primaryKey {
 			buf = append(buf, `,"default":0`...)
 		}
 		buf = append(buf, `,"field":"`...)
@@ -552,6 +663,11 @@ func appendMoney(buf []byte, mode DecimalMode, cents int64) []byte {
 		return append(buf, '"')
 	case DecimalDouble:
 		return appendCentsJavaDouble(buf, cents)
+	case DecimalNumeric:
+		// BigDecimal.toString of an unscaled value with scale 2 never uses
+		// exponent notation (the adjusted exponent is at least -2), so it
+		// is the plain form with both digits.
+		return appendCentsPlain(buf, cents)
 	default:
 		buf = append(buf, '"')
 		buf = appendBase64TwosComplement(buf, cents)
@@ -559,8 +675,8 @@ func appendMoney(buf []byte, mode DecimalMode, cents int64) []byte {
 	}
 }
 
-// absCents returns the magnitude of c without overflow for MinInt64.
-func absCents(c int64) (neg bool, mag uint64) {
+// magnitude returns the absolute value of c without overflow for MinInt64.
+func magnitude(c int64) (neg bool, mag uint64) {
 	if c < 0 {
 		return true, uint64(-(c + 1)) + 1
 	}
@@ -570,7 +686,7 @@ func absCents(c int64) (neg bool, mag uint64) {
 // appendCentsPlain renders cents as BigDecimal.toPlainString with scale 2:
 // "-12.30", "0.00".
 func appendCentsPlain(buf []byte, cents int64) []byte {
-	neg, mag := absCents(cents)
+	neg, mag := magnitude(cents)
 	if neg {
 		buf = append(buf, '-')
 	}
@@ -584,7 +700,7 @@ func appendCentsPlain(buf []byte, cents int64) []byte {
 // double): "12.3", "0.0", "1.2345678E7". For up to 15 significant digits the
 // shortest round-tripping form is the decimal itself, so no float is needed.
 func appendCentsJavaDouble(buf []byte, cents int64) []byte {
-	neg, mag := absCents(cents)
+	neg, mag := magnitude(cents)
 	if neg {
 		buf = append(buf, '-')
 	}
@@ -659,11 +775,9 @@ func appendBase64TwosComplement(buf []byte, v int64) []byte {
 	return buf
 }
 
-// appendTime renders a TIMESTAMP (µs since the epoch, 0 = NULL).
+// appendTime renders a TIMESTAMP given in µs since the epoch (the caller
+// renders 0, NULL, as null).
 func appendTime(buf []byte, mode TimeMode, us int64) ([]byte, error) {
-	if us == 0 {
-		return append(buf, "null"...), nil
-	}
 	switch mode {
 	case TimeMilli:
 		return strconv.AppendInt(buf, floorDiv(us, 1000), 10), nil
