@@ -10,3 +10,10 @@
 chaos:
 	go test -tags chaos -count=1 -timeout 60m -run 'Chaos' -v ./internal/e2e/
 	go test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=10m ./codecs/debezium/
+
+.PHONY: realpg
+
+# realpg: the real-PostgreSQL test at 30,000 committed changes (CI runs it
+# at about 4,000).
+realpg:
+	PGSHOP_CHANGES=30000 go test -race -count=1 -timeout 30m -run TestRealPostgres -v ./internal/e2e/
