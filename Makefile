@@ -8,7 +8,7 @@
 # 10-minute fuzz run of the Debezium decoder. CHAOS_SEED=<n> replays other
 # random choices; CHAOS_LOG_DIR=<dir> keeps the services' logs.
 chaos:
-	go test -tags chaos -count=1 -timeout 60m -run 'Chaos' -v ./internal/e2e/
+	go test -tags chaos -count=1 -timeout 60m -run 'Chaos' -v ./tests/e2e/
 	go test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=10m ./codecs/debezium/
 
 .PHONY: realpg
@@ -16,4 +16,4 @@ chaos:
 # realpg: the real-PostgreSQL test at 30,000 committed changes (CI runs it
 # at about 4,000).
 realpg:
-	PGSHOP_CHANGES=30000 go test -race -count=1 -timeout 30m -run TestRealPostgres -v ./internal/e2e/
+	PGSHOP_CHANGES=30000 go test -race -count=1 -timeout 30m -run TestRealPostgres -v ./tests/e2e/

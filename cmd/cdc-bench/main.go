@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/cdcflow/cdcflow/internal/app"
-	"github.com/cdcflow/cdcflow/internal/bench"
+	"github.com/cdcflow/cdcflow/tools/bench"
 )
 
 func main() {

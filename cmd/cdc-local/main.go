@@ -13,7 +13,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/cdcflow/cdcflow/internal/local"
+	"github.com/cdcflow/cdcflow/tools/local"
 )
 
 func main() {

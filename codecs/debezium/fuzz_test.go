@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/cdcflow/cdcflow/codecs/debezium"
-	"github.com/cdcflow/cdcflow/testkit/dbzenc"
+	"github.com/cdcflow/cdcflow/tools/dbzenc"
 )
 
 // fuzzSamples returns the (topic, key, value) of every line of a sample
@@ -45,7 +45,7 @@ func fuzzSamples(f *testing.F, name string) [][3][]byte {
 // *DecodeErrors with short excerpts, and that a successful change carries
 // the row its op requires (after for r/c/u, before for d) of its table.
 // The corpus is the shared samples plus every shape the independent encoder
-// (testkit/dbzenc) produces.
+// (tools/dbzenc) produces.
 func FuzzDecode(f *testing.F) {
 	for _, file := range []string{"envelope.jsonl", "flat.jsonl"} {
 		for _, r := range fuzzSamples(f, file) {

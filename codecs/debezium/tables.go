@@ -2,7 +2,7 @@ package debezium
 
 // This file describes the three source tables as the decoder reads them.
 // Everything here is read-only after package initialisation. (The encoder
-// used by simulators and tests, testkit/dbzenc, has its own description on
+// used by simulators and tests, tools/dbzenc, has its own description on
 // purpose.)
 
 // colKind is how a column's value is represented.

@@ -2,7 +2,7 @@
 // the envelope (with or without the JsonConverter schema wrapper), the
 // ExtractNewRecordState flattening, tombstones, JSON keys, DECIMAL and
 // TIMESTAMP encodings. It decodes every shape into one typed Message; it
-// does not encode (testkit/dbzenc, written independently, renders Debezium
+// does not encode (tools/dbzenc, written independently, renders Debezium
 // messages for simulators and tests).
 package debezium
 

@@ -14,7 +14,7 @@ import (
 	"github.com/lovoo/goka"
 
 	"github.com/cdcflow/cdcflow/internal/config"
-	"github.com/cdcflow/cdcflow/internal/embedded"
+	"github.com/cdcflow/cdcflow/tools/embedded"
 )
 
 // TestConcurrentInstancesCreateTheirTopics starts the topic managers of

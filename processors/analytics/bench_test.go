@@ -12,9 +12,10 @@ import (
 	"github.com/lovoo/goka/tester"
 
 	"github.com/cdcflow/cdcflow/codecs/debezium"
-	"github.com/cdcflow/cdcflow/internal/shopsim"
 	"github.com/cdcflow/cdcflow/processors/cdc"
 	"github.com/cdcflow/cdcflow/processors/delivery"
+	"github.com/cdcflow/cdcflow/tools/oracle"
+	"github.com/cdcflow/cdcflow/tools/shopsim"
 )
 
 // Package-level sinks keep the benchmarked results alive.
@@ -236,7 +237,7 @@ func BenchmarkApplyLine(b *testing.B) {
 	})
 }
 
-// shopFeed turns the simulated shop's traffic (internal/shopsim, default
+// shopFeed turns the simulated shop's traffic (tools/shopsim, default
 // transaction mix) into genuine Debezium records (dbzenc.Encode) of the
 // topics a processor reads. Tombstones after deletes are left out: every
 // record fed is a change.
@@ -376,7 +377,7 @@ func BenchmarkGraph(b *testing.B) {
 			put(got, key, [3]int64{v.Orders, v.RevenueCents, v.ItemsSold})
 		}
 	}
-	exp := shopsim.ExpectAnalytics(feed.changes[:last+1])
+	exp := oracle.ExpectAnalytics(feed.changes[:last+1])
 	want := map[string][3]int64{}
 	for day, s := range exp.DailySales {
 		put(want, DailyPrefix+day, [3]int64{s.TotalCents, s.OrderCount})

@@ -14,9 +14,10 @@ import (
 	"github.com/lovoo/goka/tester"
 
 	"github.com/cdcflow/cdcflow/codecs/debezium"
-	"github.com/cdcflow/cdcflow/internal/shopsim"
 	"github.com/cdcflow/cdcflow/processors/cdc"
 	"github.com/cdcflow/cdcflow/processors/delivery"
+	"github.com/cdcflow/cdcflow/tools/oracle"
+	"github.com/cdcflow/cdcflow/tools/shopsim"
 )
 
 // Package-level sinks keep the benchmarked results alive.
@@ -269,7 +270,7 @@ func sumPending(ps []Pending) int64 {
 	return n
 }
 
-// shopFeed turns the simulated shop's traffic (internal/shopsim, default
+// shopFeed turns the simulated shop's traffic (tools/shopsim, default
 // transaction mix) into genuine Debezium records (dbzenc.Encode) of the
 // topics a processor reads. Tombstones after deletes are left out: every
 // record fed is a change.
@@ -389,7 +390,7 @@ func BenchmarkGraph(b *testing.B) {
 		b.Fatalf("%d messages dead-lettered", n)
 	}
 
-	want := shopsim.ExpectInventory(feed.changes[:last+1])
+	want := oracle.ExpectInventory(feed.changes[:last+1])
 	live := 0
 	for _, key := range tt.GetTableKeys(goka.GroupTable(group)) {
 		p, _ := tt.TableValue(goka.GroupTable(group), key).(*Product)

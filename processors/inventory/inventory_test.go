@@ -12,7 +12,7 @@ import (
 
 	"github.com/cdcflow/cdcflow/codecs/debezium"
 	"github.com/cdcflow/cdcflow/processors/cdc"
-	"github.com/cdcflow/cdcflow/testkit/dbzenc"
+	"github.com/cdcflow/cdcflow/tools/dbzenc"
 )
 
 const (

@@ -11,9 +11,10 @@ import (
 	"github.com/lovoo/goka/tester"
 
 	"github.com/cdcflow/cdcflow/codecs/debezium"
-	"github.com/cdcflow/cdcflow/internal/shopsim"
 	"github.com/cdcflow/cdcflow/processors/cdc"
 	"github.com/cdcflow/cdcflow/processors/delivery"
+	"github.com/cdcflow/cdcflow/tools/oracle"
+	"github.com/cdcflow/cdcflow/tools/shopsim"
 )
 
 // Package-level sinks keep the benchmarked results alive.
@@ -97,7 +98,7 @@ func BenchmarkApplyChange(b *testing.B) {
 	sinkValue = d
 }
 
-// shopFeed turns the simulated shop's traffic (internal/shopsim, default
+// shopFeed turns the simulated shop's traffic (tools/shopsim, default
 // transaction mix) into genuine Debezium records (dbzenc.Encode) of the
 // topics a processor reads. Tombstones after deletes are left out: every
 // record fed is a change.
@@ -217,7 +218,7 @@ func BenchmarkGraph(b *testing.B) {
 		b.Fatalf("%d messages dead-lettered", n)
 	}
 
-	want := shopsim.ExpectSearch(feed.changes[:last+1])
+	want := oracle.ExpectSearch(feed.changes[:last+1])
 	live := 0
 	for _, key := range tt.GetTableKeys(Table(group)) {
 		d, _ := tt.TableValue(Table(group), key).(*Doc)

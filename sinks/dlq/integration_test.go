@@ -21,7 +21,7 @@ import (
 
 	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/internal/kafka"
-	"github.com/cdcflow/cdcflow/internal/testenv"
+	"github.com/cdcflow/cdcflow/testkit/testenv"
 )
 
 // letter is a dead letter produced to the DLQ topic, with where it landed.

@@ -4,8 +4,8 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/cdcflow/cdcflow/internal/dynalite"
 	"github.com/cdcflow/cdcflow/sinks/dynamo"
+	"github.com/cdcflow/cdcflow/testkit/testenv"
 )
 
 // BenchmarkWriteDynalite writes 20,000 distinct items (MaxBatch 25) per
@@ -18,7 +18,7 @@ func BenchmarkWriteDynalite(b *testing.B) {
 	for _, conc := range []int{1, 2, 4, 8, 16} {
 		b.Run("concurrency="+strconv.Itoa(conc), func(b *testing.B) {
 			// A server of its own, so earlier runs' data weigh nothing.
-			s := dynalite.StartT(b)
+			s := testenv.Dynalite(b)
 			ctx := testCtx(b)
 			c := client(b, s)
 			table := "bench"

@@ -19,8 +19,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/cdcflow/cdcflow/internal/dynalite"
 	"github.com/cdcflow/cdcflow/sinks/dynamo"
+	"github.com/cdcflow/cdcflow/testkit/testenv"
+	"github.com/cdcflow/cdcflow/tools/dynalite"
 )
 
 // quiet discards log output.
@@ -129,7 +130,7 @@ func compare(t testing.TB, got map[int]uint64, want map[int]dynamo.Item) {
 // revisions increase (the caller's guarantee). Every product must end at
 // its highest revision.
 func TestWriteHighestRevWins(t *testing.T) {
-	s := dynalite.StartT(t)
+	s := testenv.Dynalite(t)
 	ctx := testCtx(t)
 	c := client(t, s)
 	productTable(t, ctx, c, "inventory")
@@ -192,7 +193,7 @@ func TestWriteHighestRevWins(t *testing.T) {
 // batch naming one item twice, so this passes only if the writer never
 // sends one.
 func TestWriteDeletesAndDuplicateKeys(t *testing.T) {
-	s := dynalite.StartT(t)
+	s := testenv.Dynalite(t)
 	ctx := testCtx(t)
 	c := client(t, s)
 	productTable(t, ctx, c, "dups")
@@ -243,7 +244,7 @@ func TestWriteDeletesAndDuplicateKeys(t *testing.T) {
 }
 
 func TestEnsureTableWithGSIs(t *testing.T) {
-	s := dynalite.StartTWith(t, dynalite.Options{TableDelay: 300 * time.Millisecond})
+	s := testenv.DynaliteWith(t, dynalite.Options{TableDelay: 300 * time.Millisecond})
 	ctx := testCtx(t)
 	c := client(t, s)
 	spec := dynamo.TableSpec{
@@ -386,7 +387,7 @@ func TestWriteSurvivesPause(t *testing.T) {
 		{"requests-time-out", dynamo.Options{RequestTimeout: 300 * time.Millisecond, BreakerThreshold: 1000, MaxRetries: -1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := dynalite.StartT(t)
+			s := testenv.Dynalite(t)
 			ctx := testCtx(t)
 			productTable(t, ctx, client(t, s), "paused")
 			tr := &pausingTransport{base: http.DefaultTransport.(*http.Transport).Clone(), s: s, n: 20,

@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/cdcflow/cdcflow/internal/testenv"
 	"github.com/cdcflow/cdcflow/processors/analytics"
+	"github.com/cdcflow/cdcflow/testkit/testenv"
 )
 
 // TestWritesToS3 runs the flusher against an in-memory S3 endpoint

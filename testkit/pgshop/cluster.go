@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/cdcflow/cdcflow/testkit/testenv"
 )
 
 // BinRoot is where Debian's postgresql-<ver> packages put their programs:
@@ -82,12 +84,6 @@ type Cluster struct {
 	stopped bool
 }
 
-// inCI reports whether CI is set and not "false" or "0".
-func inCI() bool {
-	v := strings.TrimSpace(strings.ToLower(os.Getenv("CI")))
-	return v != "" && v != "false" && v != "0"
-}
-
 // StartT starts a cluster for t and stops and removes it when t ends.
 // Without PostgreSQL binaries it skips t, except under CI (CI set and not
 // "false" or "0"), where it fails.
@@ -95,7 +91,7 @@ func StartT(t testing.TB) *Cluster {
 	t.Helper()
 	bin, err := FindBinaries()
 	if err != nil {
-		if inCI() {
+		if testenv.InCI() {
 			t.Fatalf("%v; under CI this is a failure (.ci/run installs the package)", err)
 		}
 		t.Skipf("%v; set CI=true to make this a failure", err)

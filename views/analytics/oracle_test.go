@@ -5,9 +5,10 @@ import (
 	"maps"
 	"testing"
 
-	"github.com/cdcflow/cdcflow/internal/shopsim"
 	"github.com/cdcflow/cdcflow/processors/analytics"
-	"github.com/cdcflow/cdcflow/testkit/dbzenc"
+	"github.com/cdcflow/cdcflow/tools/dbzenc"
+	"github.com/cdcflow/cdcflow/tools/oracle"
+	"github.com/cdcflow/cdcflow/tools/shopsim"
 )
 
 // TestMatchesTheOracle runs simulated shop traffic, with connector
@@ -54,32 +55,32 @@ func TestMatchesTheOracle(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			compare(t, s, shopsim.ExpectAnalytics(changes))
+			compare(t, s, oracle.ExpectAnalytics(changes))
 		})
 	}
 }
 
-func compare(t *testing.T, s *Snapshot, want shopsim.Analytics) {
+func compare(t *testing.T, s *Snapshot, want oracle.Analytics) {
 	t.Helper()
-	days := map[string]shopsim.DaySales{}
+	days := map[string]oracle.DaySales{}
 	for _, d := range s.Days {
-		days[d.Day] = shopsim.DaySales{TotalCents: d.TotalCents, OrderCount: d.OrderCount}
+		days[d.Day] = oracle.DaySales{TotalCents: d.TotalCents, OrderCount: d.OrderCount}
 	}
 	if !maps.Equal(days, want.DailySales) {
 		t.Errorf("daily sales\n got %v\nwant %v", days, want.DailySales)
 	}
-	products := map[int64]shopsim.ProductSales{}
+	products := map[int64]oracle.ProductSales{}
 	for _, p := range s.Products {
-		products[p.ProductID] = shopsim.ProductSales{QuantitySold: p.QuantitySold, RevenueCents: p.RevenueCents}
+		products[p.ProductID] = oracle.ProductSales{QuantitySold: p.QuantitySold, RevenueCents: p.RevenueCents}
 	}
-	maps.DeleteFunc(want.ProductSales, func(_ int64, p shopsim.ProductSales) bool { return p == shopsim.ProductSales{} })
-	maps.DeleteFunc(products, func(_ int64, p shopsim.ProductSales) bool { return p == shopsim.ProductSales{} })
+	maps.DeleteFunc(want.ProductSales, func(_ int64, p oracle.ProductSales) bool { return p == oracle.ProductSales{} })
+	maps.DeleteFunc(products, func(_ int64, p oracle.ProductSales) bool { return p == oracle.ProductSales{} })
 	if !maps.Equal(products, want.ProductSales) {
 		t.Errorf("product sales\n got %v\nwant %v", products, want.ProductSales)
 	}
-	customers := map[int64]shopsim.CustomerMetrics{}
+	customers := map[int64]oracle.CustomerMetrics{}
 	for _, c := range s.Customers {
-		customers[c.CustomerID] = shopsim.CustomerMetrics{OrderCount: c.OrderCount, TotalSpentCents: c.TotalSpentCents}
+		customers[c.CustomerID] = oracle.CustomerMetrics{OrderCount: c.OrderCount, TotalSpentCents: c.TotalSpentCents}
 	}
 	if !maps.Equal(customers, want.CustomerMetrics) {
 		t.Errorf("customer metrics\n got %v\nwant %v", customers, want.CustomerMetrics)
@@ -91,10 +92,10 @@ func compare(t *testing.T, s *Snapshot, want shopsim.Analytics) {
 	if !maps.Equal(statuses, want.OrderStatus) {
 		t.Errorf("order status\n got %v\nwant %v", statuses, want.OrderStatus)
 	}
-	windows := map[int64]shopsim.Window{}
+	windows := map[int64]oracle.Window{}
 	for _, w := range s.Windows {
 		if !w.IsZero() {
-			windows[w.Start] = shopsim.Window{Orders: w.Orders, RevenueCents: w.RevenueCents, ItemsSold: w.ItemsSold}
+			windows[w.Start] = oracle.Window{Orders: w.Orders, RevenueCents: w.RevenueCents, ItemsSold: w.ItemsSold}
 		}
 	}
 	if !maps.Equal(windows, want.Windows) {
@@ -107,7 +108,7 @@ func compare(t *testing.T, s *Snapshot, want shopsim.Analytics) {
 	}
 	var wantTop []string
 	for _, p := range want.TopProducts {
-		if p.ProductSales != (shopsim.ProductSales{}) {
+		if p.ProductSales != (oracle.ProductSales{}) {
 			wantTop = append(wantTop, fmt.Sprint(p.ProductID))
 		}
 	}
