@@ -20,7 +20,7 @@ func Analytics(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Serv
 	name := cfg.Service.Name
 	group := goka.Group(cfg.GroupID)
 	u := &Unit{Name: name}
-	if err := d.Kafka.EnsureStreams(cfg.Topics[0], cfg.DLQTopic); err != nil {
+	if err := d.Kafka.EnsureStreams(cfg.Inputs.Orders, cfg.DLQTopic); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	archive, err := deadLetterArchive(cfg, d, srv)
@@ -40,8 +40,8 @@ func Analytics(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Serv
 	}
 	graph := analytics.Define(analytics.Config{
 		Group:       group,
-		OrdersTopic: goka.Stream(cfg.Topics[0]),
-		ItemsTopic:  goka.Stream(cfg.Topics[1]),
+		OrdersTopic: goka.Stream(cfg.Inputs.Orders),
+		ItemsTopic:  goka.Stream(cfg.Inputs.OrderItems),
 		Input:       NewInput(cfg, d),
 		Metrics:     analytics.NewMetrics(d.Registry),
 		Log:         d.Log,

@@ -22,13 +22,13 @@ func Inventory(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Serv
 	group := goka.Group(cfg.GroupID)
 	u := &Unit{Name: name}
 
-	if err := d.Kafka.EnsureStreams(cfg.Topics[0], cfg.LowStockTopic, cfg.DLQTopic); err != nil {
+	if err := d.Kafka.EnsureStreams(cfg.Inputs.Products, cfg.LowStockTopic, cfg.DLQTopic); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	graph := inventory.Define(inventory.Config{
 		Group:         group,
-		ProductsTopic: goka.Stream(cfg.Topics[0]),
-		ItemsTopic:    goka.Stream(cfg.Topics[1]),
+		ProductsTopic: goka.Stream(cfg.Inputs.Products),
+		ItemsTopic:    goka.Stream(cfg.Inputs.OrderItems),
 		LowStockTopic: goka.Stream(cfg.LowStockTopic),
 		Threshold:     cfg.LowStockThreshold,
 		PendingLimit:  cfg.PendingLimit,

@@ -20,12 +20,12 @@ func Search(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Server)
 	name := cfg.Service.Name
 	group := goka.Group(cfg.GroupID)
 	u := &Unit{Name: name}
-	if err := d.Kafka.EnsureStreams(cfg.Topics[0], cfg.DLQTopic); err != nil {
+	if err := d.Kafka.EnsureStreams(cfg.Inputs.Products, cfg.DLQTopic); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	graph := search.Define(search.Config{
 		Group:         group,
-		ProductsTopic: goka.Stream(cfg.Topics[0]),
+		ProductsTopic: goka.Stream(cfg.Inputs.Products),
 		Input:         NewInput(cfg, d),
 		Metrics:       search.NewMetrics(d.Registry),
 		Log:           d.Log,

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,19 +23,55 @@ import (
 type Service struct {
 	Name          string   // inventory-service, analytics-service, search-indexer
 	DefaultGroup  string   // KAFKA_GROUP_ID default
-	DefaultTopics []string // KAFKA_TOPICS default
+	Tables        []string // the source tables it consumes, one input topic each
+	DefaultTopics []string // KAFKA_TOPICS default, in the order of Tables
 	DefaultTable  string   // DYNAMODB_TABLE default, "" when the service has no table
+}
+
+// Source tables of the shop's database.
+const (
+	TableProducts   = "products"
+	TableOrders     = "orders"
+	TableOrderItems = "order_items"
+)
+
+// DefaultTopicPrefix is the Debezium topic prefix of the contract: topics
+// are named <prefix><table>.
+const DefaultTopicPrefix = "dbserver1.public."
+
+func newService(name, dynamoTable string, tables ...string) Service {
+	s := Service{Name: name, DefaultGroup: name + "-group", Tables: tables, DefaultTable: dynamoTable}
+	for _, t := range tables {
+		s.DefaultTopics = append(s.DefaultTopics, DefaultTopicPrefix+t)
+	}
+	return s
 }
 
 // The three services of the contract.
 var (
-	Inventory = Service{Name: "inventory-service", DefaultGroup: "inventory-service-group",
-		DefaultTopics: []string{"dbserver1.public.products", "dbserver1.public.order_items"}, DefaultTable: "inventory-realtime"}
-	Analytics = Service{Name: "analytics-service", DefaultGroup: "analytics-service-group",
-		DefaultTopics: []string{"dbserver1.public.orders", "dbserver1.public.order_items"}}
-	Search = Service{Name: "search-indexer", DefaultGroup: "search-indexer-group",
-		DefaultTopics: []string{"dbserver1.public.products"}, DefaultTable: "product-search-index"}
+	Inventory = newService("inventory-service", "inventory-realtime", TableProducts, TableOrderItems)
+	Analytics = newService("analytics-service", "", TableOrders, TableOrderItems)
+	Search    = newService("search-indexer", "product-search-index", TableProducts)
 )
+
+// Inputs names a service's input topic per source table ("" for a table the
+// service does not read).
+type Inputs struct {
+	Products   string
+	Orders     string
+	OrderItems string
+}
+
+func (in *Inputs) set(table, topic string) {
+	switch table {
+	case TableProducts:
+		in.Products = topic
+	case TableOrders:
+		in.Orders = topic
+	case TableOrderItems:
+		in.OrderItems = topic
+	}
+}
 
 // Config is a service's validated configuration.
 type Config struct {
@@ -42,7 +79,8 @@ type Config struct {
 
 	Brokers       []string
 	GroupID       string
-	Topics        []string
+	Topics        []string // KAFKA_TOPICS as given
+	Inputs        Inputs   // the same topics by the table each carries
 	KafkaVersion  sarama.KafkaVersion
 	ClientID      string
 	Replication   int  // replication factor of the topics the service creates
@@ -86,8 +124,10 @@ func Load(s Service, getenv func(string) (string, bool)) (Config, error) {
 	}
 	c.GroupID = r.str("KAFKA_GROUP_ID", s.DefaultGroup)
 	c.Topics = r.list("KAFKA_TOPICS", strings.Join(s.DefaultTopics, ","))
-	if len(c.Topics) != len(s.DefaultTopics) {
-		r.bad("KAFKA_TOPICS", fmt.Sprintf("needs %d topics (%s), got %d", len(s.DefaultTopics), strings.Join(s.DefaultTopics, ","), len(c.Topics)))
+	if in, err := resolveInputs(s.Tables, c.Topics); err != nil {
+		r.bad("KAFKA_TOPICS", err.Error())
+	} else {
+		c.Inputs = in
 	}
 	v := r.str("KAFKA_VERSION", "2.3.0")
 	if kv, err := sarama.ParseKafkaVersion(v); err != nil {
@@ -132,6 +172,38 @@ func Load(s Service, getenv func(string) (string, bool)) (Config, error) {
 	c.DecimalScale = int32(r.intRange("DECIMAL_SCALE", 2, 1, 18))
 	c.UnavailablePlaceholder = r.str("UNAVAILABLE_VALUE_PLACEHOLDER", debezium.DefaultUnavailablePlaceholder)
 	return c, r.err()
+}
+
+// resolveInputs assigns each topic to the table it carries: a topic whose
+// last dot-separated segment names one of tables carries that table (so the
+// list may be in any order); topics with other names take the remaining
+// tables in the order of tables.
+func resolveInputs(tables, topics []string) (Inputs, error) {
+	if len(topics) != len(tables) {
+		return Inputs{}, fmt.Errorf("needs %d topics, one for each of the tables %s; got %d", len(tables), strings.Join(tables, ", "), len(topics))
+	}
+	byTable := map[string]string{}
+	var unnamed []string
+	for _, t := range topics {
+		table := t[strings.LastIndexByte(t, '.')+1:]
+		if !slices.Contains(tables, table) {
+			unnamed = append(unnamed, t)
+			continue
+		}
+		if prev, dup := byTable[table]; dup {
+			return Inputs{}, fmt.Errorf("%q and %q both name table %s", prev, t, table)
+		}
+		byTable[table] = t
+	}
+	var in Inputs
+	for _, table := range tables {
+		t, ok := byTable[table]
+		if !ok {
+			t, unnamed = unnamed[0], unnamed[1:]
+		}
+		in.set(table, t)
+	}
+	return in, nil
 }
 
 type reader struct {

@@ -64,3 +64,38 @@ func TestOverrides(t *testing.T) {
 		t.Fatalf("overrides: %+v", c)
 	}
 }
+
+func TestInputTopicsByTable(t *testing.T) {
+	for _, tc := range []struct {
+		svc    Service
+		topics string
+		want   Inputs
+	}{
+		{Inventory, "", Inputs{Products: "dbserver1.public.products", OrderItems: "dbserver1.public.order_items"}},
+		{Inventory, "shop.public.order_items,shop.public.products", Inputs{Products: "shop.public.products", OrderItems: "shop.public.order_items"}},
+		{Analytics, "x.public.order_items,x.public.orders", Inputs{Orders: "x.public.orders", OrderItems: "x.public.order_items"}},
+		// Names that do not reveal the table take the contract's order.
+		{Analytics, "orders-v2,lines-v2", Inputs{Orders: "orders-v2", OrderItems: "lines-v2"}},
+		{Inventory, "lines,x.products", Inputs{Products: "x.products", OrderItems: "lines"}},
+		{Search, "catalogue", Inputs{Products: "catalogue"}},
+	} {
+		e := map[string]string{}
+		if tc.topics != "" {
+			e["KAFKA_TOPICS"] = tc.topics
+		}
+		c, err := Load(tc.svc, env(e))
+		if err != nil {
+			t.Errorf("%s %q: %v", tc.svc.Name, tc.topics, err)
+			continue
+		}
+		if c.Inputs != tc.want {
+			t.Errorf("%s %q: inputs %+v, want %+v", tc.svc.Name, tc.topics, c.Inputs, tc.want)
+		}
+	}
+	for _, bad := range []string{"a.products,b.products", "a.products", "a.products,b.order_items,c.orders"} {
+		_, err := Load(Inventory, env(map[string]string{"KAFKA_TOPICS": bad}))
+		if err == nil || !strings.Contains(err.Error(), "KAFKA_TOPICS") {
+			t.Errorf("KAFKA_TOPICS=%s: error %v, want one naming KAFKA_TOPICS", bad, err)
+		}
+	}
+}
