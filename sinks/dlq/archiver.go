@@ -1,54 +1,39 @@
 package dlq
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cdcflow/cdcflow/sinks/breaker"
+	"github.com/cdcflow/cdcflow/sinks/s3put"
 )
 
 // Defaults applied by New to zero Options fields.
 const (
 	DefaultWorkers      = 4
 	DefaultMaxPending   = 1000
-	DefaultRetryBase    = 200 * time.Millisecond
-	DefaultRetryMax     = 30 * time.Second
 	DefaultPutTimeout   = 30 * time.Second
 	DefaultDrainTimeout = 10 * time.Second
-	// DefaultBreakerThreshold failed puts in a row open the circuit
-	// breaker (puts failing together count once).
-	DefaultBreakerThreshold = 5
-	// DefaultBreakerCooldown is how long the breaker stays open before one
-	// probe put may go.
-	DefaultBreakerCooldown = 5 * time.Second
 )
 
-// PutObjectAPI is the part of the S3 client the archiver uses; *s3.Client
-// satisfies it.
-type PutObjectAPI interface {
-	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
-}
-
-// Options configures an Archiver. Zero fields take the defaults above.
+// Options configures an Archiver. Zero fields take the defaults above or
+// those of package s3put (DefaultRetryBase, DefaultRetryMax,
+// DefaultBreakerThreshold, DefaultBreakerCooldown).
 type Options struct {
-	Client  PutObjectAPI // required
-	Bucket  string       // DLQ_S3_BUCKET, required
-	Service string       // the service name, used when a dead letter has no service header; required
-	Group   goka.Group   // the archiver's own group, e.g. <KAFKA_GROUP_ID>-dlq-s3; required
-	Topic   goka.Stream  // DLQ_TOPIC; required
+	Client  s3put.API   // required; *s3.Client satisfies it
+	Bucket  string      // DLQ_S3_BUCKET, required
+	Service string      // the service name, used when a dead letter has no service header; required
+	Group   goka.Group  // the archiver's own group, e.g. <KAFKA_GROUP_ID>-dlq-s3; required
+	Topic   goka.Stream // DLQ_TOPIC; required
 
 	// Workers is the number of concurrent puts.
 	Workers int
@@ -124,17 +109,13 @@ type Archiver struct {
 	opts    Options
 	log     *slog.Logger
 	metrics *metrics
-	br      *breaker.Breaker
+	s3      *s3put.Putter
 
 	queue   chan *job
 	stopped chan struct{} // closed when Run no longer takes records
 	stopMu  sync.RWMutex  // senders hold it for reading; Run takes it to close
 	closed  bool          // guarded by stopMu
 	running atomic.Bool
-
-	statusMu    sync.Mutex
-	lastErr     error // of the latest failed attempt; nil after a success
-	failingFrom time.Time
 }
 
 // New returns an archiver. Register its Graph with a Goka processor and run
@@ -161,23 +142,11 @@ func New(opts Options) (*Archiver, error) {
 	if opts.MaxPending == 0 {
 		opts.MaxPending = DefaultMaxPending
 	}
-	if opts.RetryBase == 0 {
-		opts.RetryBase = DefaultRetryBase
-	}
-	if opts.RetryMax == 0 {
-		opts.RetryMax = DefaultRetryMax
-	}
 	if opts.PutTimeout == 0 {
 		opts.PutTimeout = DefaultPutTimeout
 	}
 	if opts.DrainTimeout == 0 {
 		opts.DrainTimeout = DefaultDrainTimeout
-	}
-	if opts.BreakerThreshold == 0 {
-		opts.BreakerThreshold = DefaultBreakerThreshold
-	}
-	if opts.BreakerCooldown == 0 {
-		opts.BreakerCooldown = DefaultBreakerCooldown
 	}
 	log := opts.Log
 	if log == nil {
@@ -188,20 +157,20 @@ func New(opts Options) (*Archiver, error) {
 		return nil, fmt.Errorf("dlq: %w", err)
 	}
 	log = log.With("sink", "dlq-s3", "bucket", opts.Bucket, "topic", string(opts.Topic))
-	br := breaker.New(breaker.Options{Threshold: opts.BreakerThreshold, Cooldown: opts.BreakerCooldown,
-		OnChange: func(from, to breaker.State) {
-			m.breaker.Set(to.Gauge())
-			if to == breaker.Closed {
-				log.Info("dead-letter S3 circuit breaker closed", "from", from.String())
-			} else {
-				log.Warn("dead-letter S3 circuit breaker "+to.String(), "from", from.String(), "cooldown", opts.BreakerCooldown)
-			}
-		}})
+	putter, err := s3put.New(s3put.Options{Client: opts.Client, Bucket: opts.Bucket,
+		RetryBase: opts.RetryBase, RetryMax: opts.RetryMax, AttemptTimeout: opts.PutTimeout,
+		BreakerThreshold: opts.BreakerThreshold, BreakerCooldown: opts.BreakerCooldown,
+		Name:    "dead-letter S3",
+		Metrics: s3put.Metrics{PutFailures: m.putFailures, Retries: m.retries, Breaker: m.breaker},
+		Log:     log})
+	if err != nil {
+		return nil, fmt.Errorf("dlq: %w", err)
+	}
 	return &Archiver{
 		opts:    opts,
 		log:     log,
 		metrics: m,
-		br:      br,
+		s3:      putter,
 		queue:   make(chan *job, opts.MaxPending),
 		stopped: make(chan struct{}),
 	}, nil
@@ -316,10 +285,11 @@ func (a *Archiver) archive(drain context.Context, j *job) {
 		stop()
 		cancel()
 	}()
-	if err := a.put(ctx, j.obj); err != nil {
-		a.releaseUncommitted(j, err.Error())
+	if err := a.s3.Put(ctx, j.obj.key, j.obj.body); err != nil {
+		a.releaseUncommitted(j, "dlq: "+err.Error())
 		return
 	}
+	a.log.Debug("dead letter archived", "key", j.obj.key)
 	a.metrics.archived.Inc()
 	a.metrics.pending.Dec()
 	j.release()
@@ -336,94 +306,16 @@ func (a *Archiver) releaseUncommitted(j *job, why string) {
 	j.commit(fmt.Errorf("%w: s3://%s/%s: %s", ErrStopped, a.opts.Bucket, j.obj.key, why))
 }
 
-// put writes one object, retrying with exponential backoff and full jitter
-// until it succeeds or ctx ends. While the circuit breaker is open it waits
-// for the breaker's probe instead of sending.
-func (a *Archiver) put(ctx context.Context, obj object) error {
-	for attempt := 1; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("dlq: put s3://%s/%s: not written after %d attempts: %w", a.opts.Bucket, obj.key, attempt-1, err)
-		}
-		t, err := a.br.Wait(ctx)
-		if err != nil {
-			return fmt.Errorf("dlq: put s3://%s/%s: not written after %d attempts (circuit breaker %s): %w",
-				a.opts.Bucket, obj.key, attempt-1, a.br.State(), err)
-		}
-		if attempt > 1 {
-			a.metrics.retries.Inc()
-		}
-		actx, cancel := context.WithTimeout(ctx, a.opts.PutTimeout)
-		_, err = a.opts.Client.PutObject(actx, &s3.PutObjectInput{
-			Bucket:      aws.String(a.opts.Bucket),
-			Key:         aws.String(obj.key),
-			Body:        bytes.NewReader(obj.body),
-			ContentType: aws.String("application/json"),
-		}, noSDKRetries)
-		cancel()
-		if err == nil {
-			a.br.Record(t, breaker.Success)
-			a.setStatus(nil)
-			a.log.Debug("dead letter archived", "key", obj.key)
-			return nil
-		}
-		a.metrics.putFailures.Inc()
-		a.setStatus(err)
-		if ctx.Err() != nil {
-			a.br.Record(t, breaker.None)
-			return fmt.Errorf("dlq: put s3://%s/%s (attempt %d): %w", a.opts.Bucket, obj.key, attempt, err)
-		}
-		a.br.Record(t, breaker.HTTPOutcome(err))
-		wait := a.backoff(attempt)
-		a.log.Warn("S3 put of a dead letter failed; retrying", "key", obj.key, "attempt", attempt, "backoff", wait, "error", err)
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-		case <-timer.C:
-		}
-	}
-}
-
-// noSDKRetries turns the SDK's own retries off for one call: the archiver
-// retries by itself, so that its breaker and metrics see every attempt and
-// the SDK's retry quota does not hide failures.
-func noSDKRetries(o *s3.Options) {
-	o.Retryer = aws.NopRetryer{}
-	o.RetryMaxAttempts = 0
-}
-
-// backoff is the full-jitter wait after the n-th failed attempt (n ≥ 1).
-func (a *Archiver) backoff(n int) time.Duration {
-	d := a.opts.RetryMax
-	if n < 32 {
-		if e := a.opts.RetryBase << (n - 1); e > 0 && e < d {
-			d = e
-		}
-	}
-	return time.Duration(rand.Int64N(int64(d) + 1))
-}
-
-func (a *Archiver) setStatus(err error) {
-	a.statusMu.Lock()
-	defer a.statusMu.Unlock()
-	if err != nil && a.lastErr == nil {
-		a.failingFrom = time.Now()
-	}
-	a.lastErr = err
-}
-
 // Health reports whether dead letters reach S3 (for httpapi.Server.Degraded):
 // false while the latest put failed or the circuit breaker is not closed.
 func (a *Archiver) Health() (bool, string) {
-	st := a.br.State()
-	a.statusMu.Lock()
-	defer a.statusMu.Unlock()
-	if a.lastErr != nil {
+	st := a.s3.Status()
+	if st.LastErr != nil {
 		return false, fmt.Sprintf("dead-letter puts to s3://%s failing since %s (circuit breaker %s): %v",
-			a.opts.Bucket, a.failingFrom.UTC().Format(time.RFC3339), st, a.lastErr)
+			a.opts.Bucket, st.FailingSince.UTC().Format(time.RFC3339), st.Breaker, st.LastErr)
 	}
-	if st != breaker.Closed {
-		return false, "dead-letter S3 circuit breaker " + st.String()
+	if st.Breaker != breaker.Closed {
+		return false, "dead-letter S3 circuit breaker " + st.Breaker.String()
 	}
 	return true, "ok"
 }

@@ -9,9 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cdcflow/cdcflow/testkit/gokatest"
+
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/tester"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cdcflow/cdcflow/codecs/deadletter"
+	"github.com/cdcflow/cdcflow/sinks/s3put"
 )
 
 const (
@@ -20,7 +25,7 @@ const (
 	testDLQ     = "inventory-service-dlq"
 )
 
-func newTestArchiver(t *testing.T, s3 PutObjectAPI, reg prometheus.Registerer, mod func(*Options)) *Archiver {
+func newTestArchiver(t *testing.T, s3 s3put.API, reg prometheus.Registerer, mod func(*Options)) *Archiver {
 	t.Helper()
 	opts := Options{
 		Client: s3, Bucket: testBucket, Service: testService,
@@ -57,10 +62,7 @@ func runArchiver(t *testing.T, a *Archiver) {
 func runTesterProcessor(t *testing.T, a *Archiver) *tester.Tester {
 	t.Helper()
 	tt := tester.New(t)
-	proc, err := goka.NewProcessor(nil, a.Graph(), goka.WithTester(tt), goka.WithNilHandling(goka.NilProcess))
-	if err != nil {
-		t.Fatal(err)
-	}
+	proc := gokatest.NewProcessor(t, tt, a.Graph())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- proc.Run(ctx) }()
@@ -75,9 +77,9 @@ func runTesterProcessor(t *testing.T, a *Archiver) *tester.Tester {
 
 func dlqHeaders(errMsg, topic, partition, offset string) goka.Headers {
 	return goka.Headers{
-		HeaderError: []byte(errMsg), HeaderSourceTopic: []byte(topic),
-		HeaderSourcePartition: []byte(partition), HeaderSourceOffset: []byte(offset),
-		HeaderService: []byte(testService),
+		deadletter.HeaderError: []byte(errMsg), deadletter.HeaderSourceTopic: []byte(topic),
+		deadletter.HeaderSourcePartition: []byte(partition), deadletter.HeaderSourceOffset: []byte(offset),
+		deadletter.HeaderService: []byte(testService),
 	}
 }
 
@@ -347,22 +349,5 @@ func TestNewValidates(t *testing.T) {
 	o.Service = "other"
 	if _, err := New(o); err != nil {
 		t.Errorf("archivers of two services on one registry: %v", err)
-	}
-}
-
-func TestBackoffFullJitter(t *testing.T) {
-	a := &Archiver{opts: Options{RetryBase: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond}}
-	for n, limit := range map[int]time.Duration{1: 10 * time.Millisecond, 2: 20 * time.Millisecond, 4: 80 * time.Millisecond, 5: 100 * time.Millisecond, 40: 100 * time.Millisecond} {
-		var maxSeen time.Duration
-		for range 2000 {
-			d := a.backoff(n)
-			if d < 0 || d > limit {
-				t.Fatalf("backoff(%d) = %v, outside [0, %v]", n, d, limit)
-			}
-			maxSeen = max(maxSeen, d)
-		}
-		if maxSeen < limit/2 {
-			t.Errorf("backoff(%d): largest of 2000 waits %v, expected some near %v", n, maxSeen, limit)
-		}
 	}
 }

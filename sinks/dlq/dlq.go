@@ -10,11 +10,13 @@
 // balanced across instances like any processor. Its callback defers the
 // commit of each record (goka.Context.DeferCommit) and hands the record to
 // the writer goroutines of Run, which put the object and only then commit.
-// A put that fails is retried with exponential backoff and full jitter for
-// as long as it fails: a dead letter is never dropped.
+// Puts go through an s3put.Putter (package sinks/s3put): a put that fails
+// is retried with exponential backoff and full jitter, behind a circuit
+// breaker, for as long as it fails: a dead letter is never dropped.
 //
-// The object key depends only on the record (its Kafka timestamp and the
-// source coordinates from its headers), so a record that is processed again
+// The dead letter's headers are read with package codecs/deadletter. The
+// object key depends only on the record (its source timestamp, else its
+// Kafka timestamp, and the source coordinates from its headers), so a record that is processed again
 // after a restart overwrites its own object: one object per dead letter.
 //
 // Stopping. When the processor stops or a partition is revoked (the
@@ -33,12 +35,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/lovoo/goka"
+
+	"github.com/cdcflow/cdcflow/codecs/deadletter"
 )
 
 // Key layout of the contract.
@@ -48,16 +51,6 @@ const (
 	// TimestampLayout is RFC 3339 in UTC with milliseconds, the precision
 	// of Kafka timestamps.
 	TimestampLayout = "2006-01-02T15:04:05.000Z07:00"
-)
-
-// Headers of a dead letter, written by processors/cdc.
-const (
-	HeaderError           = "error"
-	HeaderSourceTopic     = "source_topic"
-	HeaderSourcePartition = "source_partition"
-	HeaderSourceOffset    = "source_offset"
-	HeaderSourceTimestamp = "source_timestamp" // ms of the source record, set by processors/cdc
-	HeaderService         = "service"
 )
 
 // EncodingBase64 marks a message or key that is not valid UTF-8 and is
@@ -93,7 +86,7 @@ type Record struct {
 	Timestamp time.Time // the record's Kafka timestamp
 	Key       []byte
 	Value     []byte
-	Headers   goka.Headers
+	Headers   goka.Headers // the dead letter's headers (package codecs/deadletter)
 }
 
 // object is what is written for a record.
@@ -107,19 +100,25 @@ type object struct {
 // used when the record has no service header. The key depends only on the
 // record, so building it again after a restart gives the same key.
 func buildObject(r Record, service string) (object, error) {
-	h := func(name string) string { return string(r.Headers[name]) }
+	// A dead letter lacking headers, or with malformed ones, is archived
+	// all the same, with what it has: nothing is dropped.
+	h, err := deadletter.Parse(r.Headers)
+	var bad *deadletter.ParseError
+	if err != nil && !errors.As(err, &bad) {
+		return object{}, fmt.Errorf("dead letter %s/%d/%d: %w", r.Topic, r.Partition, r.Offset, err)
+	}
 	// The stamp is the source record's time when the input edge recorded
 	// it: a source record dead-lettered again after a crash then maps to
 	// the same object, so each dead letter is one object.
 	ts := r.Timestamp.UTC()
-	if ms, err := strconv.ParseInt(h(HeaderSourceTimestamp), 10, 64); err == nil && ms > 0 {
-		ts = time.UnixMilli(ms).UTC()
+	if !h.SourceTimestamp.IsZero() {
+		ts = h.SourceTimestamp.UTC()
 	}
 	doc := Document{
-		Topic:        h(HeaderSourceTopic),
-		Error:        h(HeaderError),
+		Topic:        h.SourceTopic,
+		Error:        h.Error,
 		Timestamp:    ts.Format(TimestampLayout),
-		Service:      h(HeaderService),
+		Service:      h.Service,
 		DLQTopic:     r.Topic,
 		DLQPartition: r.Partition,
 		DLQOffset:    r.Offset,
@@ -129,12 +128,11 @@ func buildObject(r Record, service string) (object, error) {
 	}
 	doc.Message, doc.MessageEncoding = text(r.Value)
 	doc.Key, doc.KeyEncoding = text(r.Key)
-	if p, err := strconv.ParseInt(h(HeaderSourcePartition), 10, 32); err == nil {
-		p32 := int32(p)
-		doc.SourcePartition = &p32
+	if !bad.Bad(deadletter.HeaderSourcePartition) {
+		doc.SourcePartition = &h.SourcePartition
 	}
-	if o, err := strconv.ParseInt(h(HeaderSourceOffset), 10, 64); err == nil {
-		doc.SourceOffset = &o
+	if !bad.Bad(deadletter.HeaderSourceOffset) {
+		doc.SourceOffset = &h.SourceOffset
 	}
 
 	// The suffix makes the key unique among dead letters: the source

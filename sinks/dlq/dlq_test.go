@@ -5,13 +5,15 @@ import (
 	"time"
 
 	"github.com/lovoo/goka"
+
+	"github.com/cdcflow/cdcflow/codecs/deadletter"
 )
 
 func TestBuildObject(t *testing.T) {
 	ts := time.Date(2025, 1, 15, 13, 4, 5, 678_000_000, time.FixedZone("CET", 3600)) // 12:04:05.678 UTC
 	full := goka.Headers{
-		HeaderError: []byte("decode: missing column price"), HeaderSourceTopic: []byte("dbserver1.public.products"),
-		HeaderSourcePartition: []byte("2"), HeaderSourceOffset: []byte("1234"), HeaderService: []byte("inventory-service"),
+		deadletter.HeaderError: []byte("decode: missing column price"), deadletter.HeaderSourceTopic: []byte("dbserver1.public.products"),
+		deadletter.HeaderSourcePartition: []byte("2"), deadletter.HeaderSourceOffset: []byte("1234"), deadletter.HeaderService: []byte("inventory-service"),
 	}
 	for _, tc := range []struct {
 		name    string
@@ -41,7 +43,7 @@ func TestBuildObject(t *testing.T) {
 	}, {
 		name: "malformed offset header and unsafe topic",
 		rec: Record{Topic: "x-dlq", Partition: 0, Offset: 3, Timestamp: ts, Value: []byte("x"), Headers: goka.Headers{
-			HeaderSourceTopic: []byte("../a/b c"), HeaderSourcePartition: []byte("1"), HeaderSourceOffset: []byte("ten"),
+			deadletter.HeaderSourceTopic: []byte("../a/b c"), deadletter.HeaderSourcePartition: []byte("1"), deadletter.HeaderSourceOffset: []byte("ten"),
 		}},
 		key: "dlq/search-indexer/.._a_b_c/20250115_120405_d0_o3.json",
 		wantDoc: `{"topic":"../a/b c","message":"x","error":"","timestamp":"2025-01-15T12:04:05.678Z","service":"search-indexer",` +
@@ -83,9 +85,9 @@ func TestSegment(t *testing.T) {
 
 func TestSameSourceRecordDeadLetteredTwiceIsOneObject(t *testing.T) {
 	headers := goka.Headers{
-		HeaderError: []byte("decode: boom"), HeaderSourceTopic: []byte("dbserver1.public.products"),
-		HeaderSourcePartition: []byte("2"), HeaderSourceOffset: []byte("41"), HeaderService: []byte("inventory-service"),
-		HeaderSourceTimestamp: []byte("1736931600123"),
+		deadletter.HeaderError: []byte("decode: boom"), deadletter.HeaderSourceTopic: []byte("dbserver1.public.products"),
+		deadletter.HeaderSourcePartition: []byte("2"), deadletter.HeaderSourceOffset: []byte("41"), deadletter.HeaderService: []byte("inventory-service"),
+		deadletter.HeaderSourceTimestamp: []byte("1736931600123"),
 	}
 	first := Record{Topic: "inventory-service-dlq", Partition: 0, Offset: 7, Timestamp: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Value: []byte("x"), Headers: headers}
 	again := first

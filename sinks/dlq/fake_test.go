@@ -15,9 +15,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/lovoo/goka"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cdcflow/cdcflow/codecs/deadletter"
 )
 
-// fakeS3 is an in-memory PutObjectAPI. While failing is set every put fails;
+// fakeS3 is an in-memory s3put.API. While failing is set every put fails;
 // each failure is also sent (without blocking) to failures.
 type fakeS3 struct {
 	mu       sync.Mutex
@@ -128,9 +130,9 @@ func newFakeCtx(ctx context.Context, offset int64) *fakeCtx {
 		pctx: ctx, topic: "inventory-service-dlq", partition: 0, offset: offset,
 		ts: time.Date(2025, 1, 15, 12, 30, 45, 0, time.UTC), key: `{"id":1}`,
 		headers: goka.Headers{
-			HeaderError: []byte("decode: bad"), HeaderSourceTopic: []byte("dbserver1.public.products"),
-			HeaderSourcePartition: []byte("2"), HeaderSourceOffset: []byte(fmt.Sprint(100 + offset)),
-			HeaderService: []byte("inventory-service"),
+			deadletter.HeaderError: []byte("decode: bad"), deadletter.HeaderSourceTopic: []byte("dbserver1.public.products"),
+			deadletter.HeaderSourcePartition: []byte("2"), deadletter.HeaderSourceOffset: []byte(fmt.Sprint(100 + offset)),
+			deadletter.HeaderService: []byte("inventory-service"),
 		},
 		commits: make(chan error, 1),
 	}

@@ -19,8 +19,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/cdcflow/cdcflow/codecs/deadletter"
 	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/internal/kafka"
+	"github.com/cdcflow/cdcflow/sinks/s3put"
 	"github.com/cdcflow/cdcflow/testkit/testenv"
 )
 
@@ -101,7 +103,7 @@ type archiverRun struct {
 	writerDone chan error
 }
 
-func startRun(t *testing.T, s *kafka.Settings, client PutObjectAPI, group string, drain time.Duration) *archiverRun {
+func startRun(t *testing.T, s *kafka.Settings, client s3put.API, group string, drain time.Duration) *archiverRun {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	a := newTestArchiver(t, client, reg, func(o *Options) {
@@ -265,7 +267,7 @@ func checkCommitted(t *testing.T, brokers []string, group string, letters []lett
 
 // flakyS3 fails every put while fail is set, reporting each failure.
 type flakyS3 struct {
-	PutObjectAPI
+	s3put.API
 	fail     atomic.Bool
 	failures chan struct{}
 }
@@ -278,7 +280,7 @@ func (f *flakyS3) PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...
 		}
 		return nil, errors.New("flaky s3: slow down")
 	}
-	return f.PutObjectAPI.PutObject(ctx, in, opts...)
+	return f.API.PutObject(ctx, in, opts...)
 }
 
 // TestIntegrationKafkaToS3 runs the archiver as a Goka processor against an
@@ -298,8 +300,8 @@ func TestIntegrationKafkaToS3(t *testing.T) {
 
 	at := time.Date(2025, 1, 15, 12, 0, 0, 0, time.UTC)
 	hdr := func(topic, part, off, msg string) map[string]string {
-		return map[string]string{HeaderError: msg, HeaderSourceTopic: topic, HeaderSourcePartition: part,
-			HeaderSourceOffset: off, HeaderService: testService}
+		return map[string]string{deadletter.HeaderError: msg, deadletter.HeaderSourceTopic: topic, deadletter.HeaderSourcePartition: part,
+			deadletter.HeaderSourceOffset: off, deadletter.HeaderService: testService}
 	}
 	letters := []letter{
 		newLetter(`{"id":1}`, []byte(`not json`), at, hdr("dbserver1.public.products", "0", "10", "decode: invalid character 'o'")),
@@ -333,7 +335,7 @@ func TestIntegrationKafkaToS3(t *testing.T) {
 	// and the processor says why.
 	late := newLetter(`{"id":7}`, []byte(`{"after":{"id":7}}`), at.Add(5*time.Second), hdr("dbserver1.public.orders", "2", "99", "decode: status missing"))
 	produceLetters(t, brokers, late)
-	flaky := &flakyS3{PutObjectAPI: s3c, failures: make(chan struct{}, 1)}
+	flaky := &flakyS3{API: s3c, failures: make(chan struct{}, 1)}
 	flaky.fail.Store(true)
 	r3 := startRun(t, settings, flaky, "inventory-service-group-dlq-s3", 200*time.Millisecond)
 	select {

@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/cdcflow/cdcflow/sinks/retry"
 )
 
 // TableSpec describes a table with a hash key and global secondary indexes.
@@ -216,7 +218,7 @@ func waitActive(ctx context.Context, client tableAPI, spec TableSpec) error {
 		if pending == "" {
 			return nil
 		}
-		if err := sleep(ctx, delay); err != nil {
+		if err := retry.Sleep(ctx, delay); err != nil {
 			return fmt.Errorf("ensure table %q: waiting for index %q: %w", spec.Name, pending, err)
 		}
 		delay = min(2*delay, 5*time.Second)

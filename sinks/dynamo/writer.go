@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sort"
 	"strings"
 	"sync"
@@ -28,6 +27,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cdcflow/cdcflow/sinks/breaker"
+	"github.com/cdcflow/cdcflow/sinks/retry"
 )
 
 // MaxBatchSize is the most write requests one BatchWriteItem call may carry.
@@ -101,9 +103,10 @@ type Options struct {
 	Name string
 }
 
-// ErrBreakerOpen is returned (wrapped) by Write while the circuit breaker is
-// open, without sending anything.
-var ErrBreakerOpen = errors.New("dynamodb circuit breaker open")
+// ErrBreakerOpen is returned (wrapped) by Write while the circuit breaker
+// (package sinks/breaker) is open, without sending anything. It wraps
+// breaker.ErrOpen.
+var ErrBreakerOpen = fmt.Errorf("dynamodb %w", breaker.ErrOpen)
 
 // ErrRetriesExhausted is returned (wrapped) when a request failed
 // MaxRetries+1 times in a row.
@@ -131,7 +134,7 @@ type Writer struct {
 	opts    Options
 	log     *slog.Logger
 	m       *metrics
-	br      *breaker
+	br      *breaker.Breaker
 	sem     chan struct{}
 	noRetry func(*dynamodb.Options)
 }
@@ -202,23 +205,24 @@ func newWriter(api batchAPI, opts Options) (*Writer, error) {
 			o.RetryMaxAttempts = 0
 		},
 	}
-	w.br = newBreaker(opts.BreakerThreshold, opts.BreakerCooldown, time.Now, func(from, to breakerState) {
-		m.breaker.Set(float64(to.gauge()))
-		if to == stateClosed {
-			log.Info("dynamodb circuit breaker closed", "from", from.String())
-		} else {
-			log.Warn("dynamodb circuit breaker "+to.String(), "from", from.String(), "cooldown", opts.BreakerCooldown)
-		}
-	})
+	w.br = breaker.New(breaker.Options{Threshold: opts.BreakerThreshold, Cooldown: opts.BreakerCooldown,
+		OnChange: func(from, to breaker.State) {
+			m.breaker.Set(to.Gauge())
+			if to == breaker.Closed {
+				log.Info("dynamodb circuit breaker closed", "from", from.String())
+			} else {
+				log.Warn("dynamodb circuit breaker "+to.String(), "from", from.String(), "cooldown", opts.BreakerCooldown)
+			}
+		}})
 	return w, nil
 }
 
 // Healthy reports whether the circuit breaker is closed; it is false while
 // the breaker is open or half-open.
-func (w *Writer) Healthy() bool { return w.br.current() == stateClosed }
+func (w *Writer) Healthy() bool { return w.br.State() == breaker.Closed }
 
 // State is the circuit breaker's state: "closed", "open" or "half-open".
-func (w *Writer) State() string { return w.br.current().String() }
+func (w *Writer) State() string { return w.br.State().String() }
 
 // entry is one write request on its way, with the Key it came from.
 type entry struct {
@@ -246,7 +250,7 @@ func (w *Writer) Write(ctx context.Context, items []Item) error {
 	if len(items) == 0 {
 		return nil
 	}
-	if w.br.current() == stateOpen {
+	if w.br.State() == breaker.Open {
 		w.m.errors.WithLabelValues(classBreakerOpen).Inc()
 		return fmt.Errorf("dynamo %s: %d items not written: %w", w.opts.Table, len(items), ErrBreakerOpen)
 	}
@@ -429,40 +433,40 @@ func (w *Writer) writeChunk(ctx context.Context, chunk []entry) (itemErrs []erro
 					w.opts.Table, len(pending), keyList(pending), failures, ErrRetriesExhausted)
 			}
 			w.m.retries.Inc()
-			if err := sleep(ctx, w.backoff(failures)); err != nil {
+			if err := retry.Sleep(ctx, retry.FullJitter(failures, w.opts.BaseBackoff, w.opts.MaxBackoff)); err != nil {
 				return nil, fmt.Errorf("dynamo %s: %w", w.opts.Table, context.Cause(ctx))
 			}
 		}
-		t, err := w.br.allow(ctx)
+		t, err := w.br.Allow(ctx)
 		if err != nil {
-			if errors.Is(err, ErrBreakerOpen) {
+			if errors.Is(err, breaker.ErrOpen) {
 				w.m.errors.WithLabelValues(classBreakerOpen).Inc()
-				return nil, fmt.Errorf("dynamo %s: %d items (%s) not written: %w", w.opts.Table, len(pending), keyList(pending), err)
+				return nil, fmt.Errorf("dynamo %s: %d items (%s) not written: %w", w.opts.Table, len(pending), keyList(pending), ErrBreakerOpen)
 			}
 			return nil, fmt.Errorf("dynamo %s: %w", w.opts.Table, context.Cause(ctx))
 		}
 		out, err := w.send(ctx, pending)
 		if err != nil {
 			if ctx.Err() != nil { // the Write ends: no verdict on DynamoDB
-				w.br.record(t, outcomeNone)
+				w.br.Record(t, breaker.None)
 				return nil, fmt.Errorf("dynamo %s: %w", w.opts.Table, context.Cause(ctx))
 			}
 			class, retryable := classify(err)
 			w.m.errors.WithLabelValues(class).Inc()
 			if retryable {
-				w.br.record(t, outcomeFailure)
+				w.br.Record(t, breaker.Failure)
 				failures++
 				w.log.Debug("dynamodb batch write failed; retrying", "items", len(pending), "class", class, "attempt", failures, "error", err)
 				continue
 			}
 			// DynamoDB answered: it is up, whatever it thinks of the request.
-			w.br.record(t, outcomeSuccess)
+			w.br.Record(t, breaker.Success)
 			if class == classValidation {
 				return w.isolate(ctx, pending, err)
 			}
 			return nil, fmt.Errorf("dynamo %s: batch of %d items (%s) rejected: %w", w.opts.Table, len(pending), keyList(pending), err)
 		}
-		w.br.record(t, outcomeSuccess)
+		w.br.Record(t, breaker.Success)
 		unprocessed := out.UnprocessedItems[w.opts.Table]
 		if len(unprocessed) > len(pending) {
 			return nil, fmt.Errorf("dynamo %s: %d unprocessed items returned for %d sent", w.opts.Table, len(unprocessed), len(pending))
@@ -533,31 +537,6 @@ func (w *Writer) send(ctx context.Context, batch []entry) (*dynamodb.BatchWriteI
 	w.m.latency.Observe(time.Since(start).Seconds())
 	w.m.requests.Inc()
 	return out, err
-}
-
-// backoff is the full-jitter wait before the n-th retry (n ≥ 1).
-func (w *Writer) backoff(n int) time.Duration {
-	d := w.opts.MaxBackoff
-	if n-1 < 30 {
-		if c := w.opts.BaseBackoff << (n - 1); c > 0 && c < d {
-			d = c
-		}
-	}
-	return time.Duration(rand.Int64N(int64(d) + 1))
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // matchUnprocessed turns the write requests DynamoDB returned unprocessed

@@ -2,14 +2,10 @@ package s3report
 
 import (
 	"context"
-	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -93,95 +89,3 @@ func TestBreakerBoundsPutsWhileS3Fails(t *testing.T) {
 		t.Errorf("Health() after recovery: %s", detail)
 	}
 }
-
-// TestClientErrorsDoNotOpenTheBreaker: S3 answering (here with 403) is up:
-// the put fails and is retried, but the breaker stays closed.
-func TestClientErrorsDoNotOpenTheBreaker(t *testing.T) {
-	var calls atomic.Int64
-	cl := putFunc(func(ctx context.Context) error {
-		calls.Add(1)
-		return &httpStatusError{403}
-	})
-	f, err := New(Options{Client: cl, Bucket: "lake", Table: shopTable(), Leader: true,
-		RetryBase: time.Millisecond, RetryMax: 2 * time.Millisecond, BreakerThreshold: 2, Log: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	if err := f.put(ctx, "k", []byte("{}"), "report"); err == nil {
-		t.Fatal("put succeeded")
-	}
-	if n := calls.Load(); n < 10 {
-		t.Fatalf("%d attempts in 200ms with 2ms backoffs: the breaker held them back", n)
-	}
-	if st := f.br.State().String(); st != "closed" {
-		t.Fatalf("breaker %s after 403 answers", st)
-	}
-}
-
-// TestSDKRetriesAreOff: each put is one attempt of the SDK, so that the
-// flusher's breaker and metrics see every failure.
-func TestSDKRetriesAreOff(t *testing.T) {
-	var opts s3.Options
-	opts.Retryer = nil
-	opts.RetryMaxAttempts = 5
-	cl := putFuncOpts(func(fns []func(*s3.Options)) {
-		for _, fn := range fns {
-			fn(&opts)
-		}
-	})
-	f, err := New(Options{Client: cl, Bucket: "lake", Table: shopTable(), Leader: true, Log: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.put(context.Background(), "k", []byte("{}"), "report"); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := opts.Retryer.(aws.NopRetryer); !ok || opts.RetryMaxAttempts != 0 {
-		t.Fatalf("the put's options have retryer %T and RetryMaxAttempts %d, want aws.NopRetryer and 0", opts.Retryer, opts.RetryMaxAttempts)
-	}
-}
-
-// TestBackoffFullJitter: the n-th wait is uniform in [0, min(max, base·2^(n-1))].
-func TestBackoffFullJitter(t *testing.T) {
-	f := &Flusher{opts: Options{RetryBase: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond}}
-	for n, ceil := range map[int]time.Duration{1: 10 * time.Millisecond, 2: 20 * time.Millisecond, 4: 80 * time.Millisecond, 5: 100 * time.Millisecond, 40: 100 * time.Millisecond} {
-		distinct := map[time.Duration]bool{}
-		var top time.Duration
-		for range 200 {
-			d := f.backoff(n)
-			if d < 0 || d > ceil {
-				t.Fatalf("backoff(%d) = %v, outside [0, %v]", n, d, ceil)
-			}
-			distinct[d] = true
-			top = max(top, d)
-		}
-		if len(distinct) < 100 || top < ceil/2 {
-			t.Fatalf("backoff(%d): %d distinct values up to %v in 200 draws: not jittered over [0, %v]", n, len(distinct), top, ceil)
-		}
-	}
-}
-
-type putFunc func(ctx context.Context) error
-
-func (p putFunc) PutObject(ctx context.Context, _ *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
-	if err := p(ctx); err != nil {
-		return nil, err
-	}
-	return &s3.PutObjectOutput{}, nil
-}
-
-type putFuncOpts func([]func(*s3.Options))
-
-func (p putFuncOpts) PutObject(_ context.Context, _ *s3.PutObjectInput, fns ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
-	p(fns)
-	return &s3.PutObjectOutput{}, nil
-}
-
-// httpStatusError is an error carrying an HTTP status, as the SDK's
-// response errors do.
-type httpStatusError struct{ status int }
-
-func (e *httpStatusError) Error() string       { return "status " + http.StatusText(e.status) }
-func (e *httpStatusError) HTTPStatusCode() int { return e.status }

@@ -10,34 +10,31 @@
 // writing, so two instances that both believe they lead during a rebalance
 // write the same keys.
 //
-// A failed write is retried with exponential backoff and full jitter until
-// it succeeds or the next flush is due; nothing is lost by giving up then,
-// because every flush carries the full current state, and windows not
-// written keep being retried. The flusher retries by itself (the SDK's own
-// retries are off, so that every attempt is seen and counted), and a
-// circuit breaker (package sinks/breaker) stops it from sending while S3
-// keeps failing: open, it lets one probe through per cooldown.
+// Objects are written by an s3put.Putter (package sinks/s3put): a failed
+// write is retried with exponential backoff and full jitter until it
+// succeeds or the next flush is due, and a circuit breaker stops the
+// flusher from sending while S3 keeps failing (open, it lets one probe
+// through per cooldown). Nothing is lost by giving up when the next flush
+// is due, because every flush carries the full current state, and windows
+// not written keep being retried.
 package s3report
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/lovoo/goka"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cdcflow/cdcflow/sinks/breaker"
+	"github.com/cdcflow/cdcflow/sinks/s3put"
 	"github.com/cdcflow/cdcflow/views/analytics"
 )
 
@@ -48,35 +45,22 @@ const (
 	WindowLayout = "1504" // HHMM of the window start
 )
 
-// Defaults applied by New to zero Options fields.
-const (
-	DefaultInterval        = 300 * time.Second
-	DefaultRetryBase       = 200 * time.Millisecond
-	DefaultRetryMax        = 30 * time.Second
-	DefaultShutdownTimeout = 20 * time.Second
-	// DefaultBreakerThreshold failed puts in a row open the circuit
-	// breaker (puts failing together count once).
-	DefaultBreakerThreshold = 5
-	// DefaultBreakerCooldown is how long the breaker stays open before one
-	// probe put may go.
-	DefaultBreakerCooldown = 5 * time.Second
-)
+// DefaultShutdownTimeout is the ShutdownTimeout New applies when it is
+// zero.
+const DefaultShutdownTimeout = 20 * time.Second
 
-// PutObjectAPI is the part of the S3 client the flusher uses; *s3.Client
-// satisfies it.
-type PutObjectAPI interface {
-	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
-}
-
-// Options configures a Flusher. Zero fields take the defaults above.
+// Options configures a Flusher. Zero fields take DefaultShutdownTimeout or
+// the defaults of package s3put (DefaultRetryBase, DefaultRetryMax,
+// DefaultBreakerThreshold, DefaultBreakerCooldown).
 type Options struct {
-	Client PutObjectAPI    // required
+	Client s3put.API       // required; *s3.Client satisfies it
 	Bucket string          // S3_BUCKET, required
 	Table  analytics.Table // the analytics view, required
 	Ready  func() bool     // optional: flush only while true (e.g. view.Recovered)
 	Leader bool            // initial leadership, until SetLeader says otherwise
-	// Interval is FLUSH_INTERVAL; periodic flushes happen at the multiples
-	// of it (UTC), the same instants on every instance.
+	// Interval is FLUSH_INTERVAL (internal/config owns its default);
+	// periodic flushes happen at the multiples of it (UTC), the same
+	// instants on every instance. Required: positive.
 	Interval time.Duration
 	// RetryBase and RetryMax bound the backoff between retries of a put: the
 	// n-th wait is uniformly random in [0, min(RetryMax, RetryBase·2^(n-1))].
@@ -135,7 +119,7 @@ type Flusher struct {
 	opts    Options
 	log     *slog.Logger
 	metrics *Metrics
-	br      *breaker.Breaker
+	s3      *s3put.Putter
 
 	leader atomic.Bool
 	epoch  atomic.Uint64 // incremented each time leadership is gained
@@ -144,11 +128,10 @@ type Flusher struct {
 	hashEpoch uint64           // the epoch the hashes belong to
 	written   map[int64]uint64 // window start → hash of the content last written
 
-	statusMu   sync.Mutex // guards the outcome of the last flush and put
-	lastErr    error      // of the last flush; nil after a success
-	lastPutErr error      // of the last put attempt; nil after a success
-	lastOK     time.Time
-	flushed    bool
+	statusMu sync.Mutex // guards the outcome of the last flush
+	lastErr  error      // of the last flush; nil after a success
+	lastOK   time.Time
+	flushed  bool
 }
 
 // New returns a flusher; it writes nothing until Run.
@@ -160,26 +143,11 @@ func New(opts Options) (*Flusher, error) {
 		return nil, errors.New("s3report: no bucket (S3_BUCKET)")
 	case opts.Table == nil:
 		return nil, errors.New("s3report: no analytics view")
-	case opts.Interval < 0:
-		return nil, fmt.Errorf("s3report: negative flush interval %s", opts.Interval)
-	}
-	if opts.Interval == 0 {
-		opts.Interval = DefaultInterval
-	}
-	if opts.RetryBase <= 0 {
-		opts.RetryBase = DefaultRetryBase
-	}
-	if opts.RetryMax <= 0 {
-		opts.RetryMax = DefaultRetryMax
+	case opts.Interval <= 0:
+		return nil, fmt.Errorf("s3report: flush interval %s is not positive (FLUSH_INTERVAL)", opts.Interval)
 	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = DefaultShutdownTimeout
-	}
-	if opts.BreakerThreshold <= 0 {
-		opts.BreakerThreshold = DefaultBreakerThreshold
-	}
-	if opts.BreakerCooldown <= 0 {
-		opts.BreakerCooldown = DefaultBreakerCooldown
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -191,17 +159,18 @@ func New(opts Options) (*Flusher, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	f := &Flusher{opts: opts, log: log.With("sink", "s3report", "bucket", opts.Bucket),
-		metrics: newMetrics(opts.Registerer), written: map[int64]uint64{}}
-	f.br = breaker.New(breaker.Options{Threshold: opts.BreakerThreshold, Cooldown: opts.BreakerCooldown,
-		OnChange: func(from, to breaker.State) {
-			f.metrics.Breaker.Set(to.Gauge())
-			if to == breaker.Closed {
-				f.log.Info("S3 circuit breaker closed", "from", from.String())
-			} else {
-				f.log.Warn("S3 circuit breaker "+to.String(), "from", from.String(), "cooldown", opts.BreakerCooldown)
-			}
-		}})
+	log = log.With("sink", "s3report", "bucket", opts.Bucket)
+	m := newMetrics(opts.Registerer)
+	putter, err := s3put.New(s3put.Options{Client: opts.Client, Bucket: opts.Bucket,
+		RetryBase: opts.RetryBase, RetryMax: opts.RetryMax,
+		BreakerThreshold: opts.BreakerThreshold, BreakerCooldown: opts.BreakerCooldown,
+		Name:    "S3",
+		Metrics: s3put.Metrics{PutFailures: m.PutFailures, Retries: m.Retries, Breaker: m.Breaker},
+		Log:     log})
+	if err != nil {
+		return nil, fmt.Errorf("s3report: %w", err)
+	}
+	f := &Flusher{opts: opts, log: log, metrics: m, s3: putter, written: map[int64]uint64{}}
 	f.SetLeader(opts.Leader)
 	return f, nil
 }
@@ -237,14 +206,14 @@ func (f *Flusher) RebalanceCallback() goka.RebalanceCallback {
 // Health reports whether the last flush wrote everything and the circuit
 // breaker is closed (for httpapi.Server.Degraded).
 func (f *Flusher) Health() (bool, string) {
-	st := f.br.State()
+	st := f.s3.Status()
 	f.statusMu.Lock()
 	defer f.statusMu.Unlock()
 	switch {
-	case st != breaker.Closed && f.lastPutErr != nil:
-		return false, "S3 circuit breaker " + st.String() + "; last S3 error: " + f.lastPutErr.Error()
-	case st != breaker.Closed:
-		return false, "S3 circuit breaker " + st.String()
+	case st.Breaker != breaker.Closed && st.LastErr != nil:
+		return false, "S3 circuit breaker " + st.Breaker.String() + "; last S3 error: " + st.LastErr.Error()
+	case st.Breaker != breaker.Closed:
+		return false, "S3 circuit breaker " + st.Breaker.String()
 	case f.lastErr != nil:
 		return false, "last S3 flush failed: " + f.lastErr.Error()
 	case !f.flushed:
@@ -373,71 +342,12 @@ func (f *Flusher) putJSON(ctx context.Context, key string, v any, kind string) e
 	return f.put(ctx, key, body, kind)
 }
 
-// put writes one object, retrying with exponential backoff and full jitter
-// until it succeeds or ctx ends. While the circuit breaker is open it waits
-// for the breaker's probe instead of sending.
+// put writes one object through the Putter (retrying until it succeeds or
+// ctx ends) and counts it by kind.
 func (f *Flusher) put(ctx context.Context, key string, body []byte, kind string) error {
-	var lastErr error
-	for attempt := 1; ; attempt++ {
-		t, err := f.br.Wait(ctx)
-		if err != nil { // ctx ended while the breaker held the put back
-			if lastErr != nil {
-				err = lastErr
-			}
-			return fmt.Errorf("s3report: put s3://%s/%s not sent (after %d attempts): S3 circuit breaker %s until the flush's deadline: %w",
-				f.opts.Bucket, key, attempt-1, f.br.State(), err)
-		}
-		if attempt > 1 {
-			f.metrics.Retries.Inc()
-		}
-		_, err = f.opts.Client.PutObject(ctx, &s3.PutObjectInput{
-			Bucket:      aws.String(f.opts.Bucket),
-			Key:         aws.String(key),
-			Body:        bytes.NewReader(body),
-			ContentType: aws.String("application/json"),
-		}, noSDKRetries)
-		f.statusMu.Lock()
-		f.lastPutErr = err
-		f.statusMu.Unlock()
-		if err == nil {
-			f.br.Record(t, breaker.Success)
-			f.metrics.Objects.WithLabelValues(kind).Inc()
-			return nil
-		}
-		lastErr = err
-		f.metrics.PutFailures.Inc()
-		if ctx.Err() != nil {
-			f.br.Record(t, breaker.None)
-			return fmt.Errorf("s3report: put s3://%s/%s (attempt %d): %w", f.opts.Bucket, key, attempt, err)
-		}
-		f.br.Record(t, breaker.HTTPOutcome(err))
-		wait := f.backoff(attempt)
-		f.log.Warn("S3 put failed; retrying", "key", key, "attempt", attempt, "backoff", wait, "error", err)
-		t2 := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t2.Stop()
-			return fmt.Errorf("s3report: put s3://%s/%s (gave up after %d attempts): %w", f.opts.Bucket, key, attempt, err)
-		case <-t2.C:
-		}
+	if err := f.s3.Put(ctx, key, body); err != nil {
+		return fmt.Errorf("s3report: %w", err)
 	}
-}
-
-// noSDKRetries turns the SDK's own retries off for one call: the flusher
-// retries by itself, so that its breaker and metrics see every attempt and
-// the SDK's retry quota does not hide failures.
-func noSDKRetries(o *s3.Options) {
-	o.Retryer = aws.NopRetryer{}
-	o.RetryMaxAttempts = 0
-}
-
-// backoff is the full-jitter wait after the n-th failed attempt (n ≥ 1).
-func (f *Flusher) backoff(n int) time.Duration {
-	d := f.opts.RetryMax
-	if n < 32 {
-		if e := f.opts.RetryBase << (n - 1); e > 0 && e < d {
-			d = e
-		}
-	}
-	return time.Duration(rand.Int64N(int64(d) + 1))
+	f.metrics.Objects.WithLabelValues(kind).Inc()
+	return nil
 }

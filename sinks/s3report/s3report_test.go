@@ -21,6 +21,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/cdcflow/cdcflow/processors/analytics"
+	"github.com/cdcflow/cdcflow/sinks/s3put"
 )
 
 // fakeS3 records puts; fail decides whether an attempt fails.
@@ -176,7 +177,7 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func newFlusher(t *testing.T, cl PutObjectAPI, table *mapTable, leader bool, reg prometheus.Registerer, clk *clock) *Flusher {
+func newFlusher(t *testing.T, cl s3put.API, table *mapTable, leader bool, reg prometheus.Registerer, clk *clock) *Flusher {
 	t.Helper()
 	opts := Options{Client: cl, Bucket: "lake", Table: table, Leader: leader, Interval: 5 * time.Minute,
 		RetryBase: time.Millisecond, RetryMax: 4 * time.Millisecond, BreakerCooldown: 50 * time.Millisecond,
@@ -422,7 +423,7 @@ func TestOutageGivesUpAtDeadlineAndNextFlushCatchesUp(t *testing.T) {
 func TestNotReadyViewIsNotFlushed(t *testing.T) {
 	s3c, table := newFakeS3(), shopTable()
 	ready := false
-	f, err := New(Options{Client: s3c, Bucket: "lake", Table: table, Leader: true, Ready: func() bool { return ready }, Log: quiet()})
+	f, err := New(Options{Client: s3c, Bucket: "lake", Table: table, Leader: true, Interval: 5 * time.Minute, Ready: func() bool { return ready }, Log: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,6 +443,7 @@ func TestNewChecksOptions(t *testing.T) {
 		{Client: newFakeS3(), Table: shopTable()},
 		{Client: newFakeS3(), Bucket: "lake"},
 		{Client: newFakeS3(), Bucket: "lake", Table: shopTable(), Interval: -time.Second},
+		{Client: newFakeS3(), Bucket: "lake", Table: shopTable()}, // no interval: FLUSH_INTERVAL's default is internal/config's
 	} {
 		if _, err := New(o); err == nil {
 			t.Errorf("New(%+v) should fail", o)
