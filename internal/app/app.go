@@ -1,6 +1,9 @@
-// Package app wires a service from its parts: the Goka processor of its
-// group graph, a view of its table for queries, its sinks, and the HTTP
-// routes; and runs units until a signal, shutting down within 30 s.
+// Package app wires a service from its parts and runs it. Each service's
+// whole topology (its processor group, the view serving its queries, the
+// sink groups and loops) is laid out in one function: Inventory in
+// inventory.go, Analytics in analytics.go, Search in search.go; parts.go
+// builds the parts they name, and Serve runs units until a signal, shutting
+// down in stages within 30 s.
 package app
 
 import (
@@ -16,13 +19,9 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/lovoo/goka"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/cdcflow/cdcflow/codecs/debezium"
-	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/internal/kafka"
-	"github.com/cdcflow/cdcflow/processors/cdc"
 	"github.com/cdcflow/cdcflow/views/httpapi"
 )
 
@@ -147,55 +146,6 @@ const (
 	StageSink    = 1 // sinks: drain and flush after the processors stopped
 	StageView    = 2 // views: last, the sinks' final flushes read them
 )
-
-// NewInput builds the CDC input edge of a service.
-func NewInput(cfg config.Config, d Deps) *cdc.Input {
-	return &cdc.Input{
-		Service:  cfg.Service.Name,
-		DLQTopic: goka.Stream(cfg.DLQTopic),
-		Decoder:  debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: cfg.DecimalScale, UnavailablePlaceholder: cfg.UnavailablePlaceholder}),
-		Metrics:  cdc.NewMetrics(d.Registry, cfg.Service.Name),
-		Log:      d.Log,
-	}
-}
-
-// ProcessorPart runs a Goka processor for graph.
-func ProcessorPart(name string, d Deps, graph *goka.GroupGraph, opts ...goka.ProcessorOption) (*goka.Processor, Part, error) {
-	p, err := goka.NewProcessor(d.Kafka.Brokers, graph, d.Kafka.ProcessorOptions(opts...)...)
-	if err != nil {
-		return nil, Part{}, fmt.Errorf("%s: create processor for group %s: %w", name, graph.Group(), err)
-	}
-	return p, Part{Name: name, Stage: StageProcess, Run: func(ctx context.Context) error {
-		if err := p.Run(ctx); err != nil {
-			return fmt.Errorf("processor %s: %w", graph.Group(), err)
-		}
-		return nil
-	}}, nil
-}
-
-// ViewPart runs a Goka view of table.
-func ViewPart(name string, d Deps, table goka.Table, c goka.Codec, opts ...goka.ViewOption) (*goka.View, Part, error) {
-	v, err := goka.NewView(d.Kafka.Brokers, table, c, d.Kafka.ViewOptions(opts...)...)
-	if err != nil {
-		return nil, Part{}, fmt.Errorf("%s: create view of %s: %w", name, table, err)
-	}
-	return v, Part{Name: name, Stage: StageView, Run: func(ctx context.Context) error {
-		if err := v.Run(ctx); err != nil {
-			return fmt.Errorf("view %s: %w", table, err)
-		}
-		return nil
-	}}, nil
-}
-
-// Recovered is a readiness check for anything that recovers tables.
-func Recovered(what string, r interface{ Recovered() bool }) httpapi.Check {
-	return func() (bool, string) {
-		if r.Recovered() {
-			return true, what + " recovered"
-		}
-		return false, what + " recovering"
-	}
-}
 
 // WaitForTopics blocks until the topics exist (Debezium creates them with
 // its first change), logging while it waits.

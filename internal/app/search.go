@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/lovoo/goka"
 
@@ -13,54 +12,44 @@ import (
 	searchviews "github.com/cdcflow/cdcflow/views/search"
 )
 
-// Search builds the search-indexer: its processor, a view feeding the
-// in-memory search index, and (with a DynamoDB client) the mirror to
-// DYNAMODB_TABLE.
+// Search builds the search-indexer. Its whole topology:
+//
+//	group <KAFKA_GROUP_ID>           products → table (one search document per product);
+//	                                 undecodable records → DLQ_TOPIC
+//	view  of that table              feeds the in-memory index: GET /v1/search, /v1/products/{id}
+//	group <KAFKA_GROUP_ID>-dynamodb  table changelog → DynamoDB DYNAMODB_TABLE (with AWS)
+//	group <KAFKA_GROUP_ID>-dlq-s3    DLQ_TOPIC → S3 DLQ_S3_BUCKET (when set)
 func Search(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Server) (*Unit, error) {
-	name := cfg.Service.Name
+	w := newWiring(cfg, d, srv)
 	group := goka.Group(cfg.GroupID)
-	u := &Unit{Name: name}
-	if err := d.Kafka.EnsureStreams(cfg.Inputs.Products, cfg.DLQTopic); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	if err := w.outputs(cfg.Inputs.Products, cfg.DLQTopic); err != nil {
+		return nil, err
 	}
-	graph := search.Define(search.Config{
+	err := w.processor(search.Define(search.Config{
 		Group:         group,
 		ProductsTopic: goka.Stream(cfg.Inputs.Products),
-		Input:         NewInput(cfg, d),
+		Input:         w.input(),
 		Metrics:       search.NewMetrics(d.Registry),
 		Log:           d.Log,
-	})
-	proc, part, err := ProcessorPart(name+"/processor", d, graph)
+	}))
 	if err != nil {
 		return nil, err
 	}
-	u.Parts = append(u.Parts, part)
-	srv.Ready(name+"/processor", Recovered("group table", proc))
-
 	ix := searchviews.New(d.Log)
-	view, part, err := ViewPart(name+"/view", d, search.Table(group), search.DocCodec{}, ix.ViewOptions(d.Kafka.ViewStorage)...)
+	view, err := w.view("search index", search.Table(group), search.DocCodec{}, ix.ViewOptions(d.Kafka.ViewStorage)...)
 	if err != nil {
 		return nil, err
 	}
-	u.Parts = append(u.Parts, part)
-	srv.Ready(name+"/view", Recovered("search index", view))
 	searchviews.Routes(srv, ix)
-
-	archive, err := deadLetterArchive(cfg, d, srv)
+	err = w.mirror(ctx, mirror.SearchTable(cfg.DynamoTable), mirror.Config{
+		Group: group + "-dynamodb", Table: search.Table(group), Codec: search.DocCodec{},
+		Item: mirror.SearchItem, Latest: view.Get, CDCTime: mirror.SearchCDCTime,
+	}, view)
 	if err != nil {
 		return nil, err
 	}
-	u.Parts = append(u.Parts, archive...)
-
-	if d.Dynamo != nil {
-		parts, err := mirrorParts(ctx, cfg, d, mirror.SearchTable(cfg.DynamoTable), mirror.Config{
-			Group: group + "-dynamodb", Table: search.Table(group), Codec: search.DocCodec{},
-			Item: mirror.SearchItem, Latest: view.Get, CDCTime: mirror.SearchCDCTime,
-		}, view, srv)
-		if err != nil {
-			return nil, err
-		}
-		u.Parts = append(u.Parts, parts...)
+	if err := w.deadLetterArchive(group + "-dlq-s3"); err != nil {
+		return nil, err
 	}
-	return u, nil
+	return w.unit, nil
 }
