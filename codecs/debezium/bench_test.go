@@ -19,7 +19,7 @@ func benchRecords(b *testing.B, name string) []sampleRecord {
 
 func benchDecode(b *testing.B, name string) {
 	recs := benchRecords(b, name)
-	d := NewDecoder(DecoderOptions{})
+	d := NewDecoder(DecoderOptions{DefaultScale: 2})
 	var size int64
 	for _, r := range recs {
 		size += int64(len(r.Key) + len(r.Value))

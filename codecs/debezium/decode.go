@@ -9,7 +9,7 @@ import (
 type DecoderOptions struct {
 	// DefaultScale is the scale of base64 (precise) decimals whose schema
 	// does not state one, in particular without the schema wrapper
-	// (DECIMAL_SCALE). 0 means 2.
+	// (config DECIMAL_SCALE; 0 is a legal scale).
 	DefaultScale int32
 	// UnavailablePlaceholder is the connector's unavailable.value.placeholder:
 	// the text a change carries instead of an unchanged TOASTed value.
@@ -33,15 +33,11 @@ type Decoder struct {
 
 // NewDecoder returns a Decoder.
 func NewDecoder(opts DecoderOptions) *Decoder {
-	scale := opts.DefaultScale
-	if scale == 0 {
-		scale = 2
-	}
 	placeholder := opts.UnavailablePlaceholder
 	if placeholder == "" {
 		placeholder = DefaultUnavailablePlaceholder
 	}
-	return &Decoder{defaultScale: scale, placeholder: placeholder, cache: newSchemaCache(), keyCache: newSchemaCache()}
+	return &Decoder{defaultScale: opts.DefaultScale, placeholder: placeholder, cache: newSchemaCache(), keyCache: newSchemaCache()}
 }
 
 // Decode decodes one Kafka record of a CDC topic: every shape in CONTRACT.md

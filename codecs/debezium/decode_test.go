@@ -114,7 +114,7 @@ func unwrap(t *testing.T, raw []byte) []byte {
 // --- the shared samples ----------------------------------------------------
 
 func TestDecodeEnvelopeSamples(t *testing.T) {
-	d := NewDecoder(DecoderOptions{})
+	d := NewDecoder(DecoderOptions{DefaultScale: 2})
 	recs := loadSamples(t, "envelope.jsonl")
 	if len(recs) != len(sampleChanges) {
 		t.Fatalf("%d samples, %d expectations", len(recs), len(sampleChanges))
@@ -133,7 +133,7 @@ func TestDecodeEnvelopeSamples(t *testing.T) {
 }
 
 func TestDecodeFlatSamples(t *testing.T) {
-	d := NewDecoder(DecoderOptions{})
+	d := NewDecoder(DecoderOptions{DefaultScale: 2})
 	recs := loadSamples(t, "flat.jsonl")
 	if len(recs) != len(sampleChanges) {
 		t.Fatalf("%d samples, %d expectations", len(recs), len(sampleChanges))
@@ -150,7 +150,7 @@ func TestDecodeFlatSamples(t *testing.T) {
 
 // The same samples with schemas.enable=false on key and value.
 func TestDecodeSamplesWithoutSchema(t *testing.T) {
-	d := NewDecoder(DecoderOptions{})
+	d := NewDecoder(DecoderOptions{DefaultScale: 2})
 	for _, file := range []string{"envelope.jsonl", "flat.jsonl"} {
 		for i, r := range loadSamples(t, file) {
 			c := sampleChanges[i]
@@ -169,7 +169,7 @@ func TestDecodeSamplesWithoutSchema(t *testing.T) {
 }
 
 func TestDecodeSampleDetails(t *testing.T) {
-	d := NewDecoder(DecoderOptions{})
+	d := NewDecoder(DecoderOptions{DefaultScale: 2})
 	env := loadSamples(t, "envelope.jsonl")
 	m := decodeOK(t, d, env[0].Topic, env[0].Key, env[0].Value)
 	if m.AfterProduct == nil || m.AfterProduct.PriceCents != 189057 { // "AuKB" = 0x02E281
@@ -188,7 +188,7 @@ func TestDecodeSampleDetails(t *testing.T) {
 // --- tombstones and truncates ----------------------------------------------
 
 func TestDecodeTombstones(t *testing.T) {
-	d := NewDecoder(DecoderOptions{})
+	d := NewDecoder(DecoderOptions{DefaultScale: 2})
 	sampleKey := loadSamples(t, "envelope.jsonl")[7].Key
 	values := [][]byte{nil, {}, []byte("null"), []byte(" \n null\t"), []byte(`{"schema":null,"payload":null}`)}
 	keys := []struct {
@@ -223,7 +223,7 @@ func TestDecodeTombstones(t *testing.T) {
 }
 
 func TestDecodeTruncate(t *testing.T) {
-	d := NewDecoder(DecoderOptions{})
+	d := NewDecoder(DecoderOptions{DefaultScale: 2})
 	want := Message{Kind: KindTruncate, Table: TableOrders, Op: OpTruncate, Pos: Position{LSN: 5, TsMs: 9}}
 	for _, v := range []string{
 		`{"before":null,"after":null,"source":{"table":"orders","lsn":5,"ts_ms":9},"op":"t","ts_ms":12}`,
@@ -302,7 +302,7 @@ func TestDecodeDecimals(t *testing.T) {
 		{"double schema", flatItemWithSchema(`{"type":"double","field":"price"}`, `0.1`), 10},
 		{"tiny", flatItem(`1e-300`), 0},
 	}
-	d := NewDecoder(DecoderOptions{})
+	d := NewDecoder(DecoderOptions{DefaultScale: 2})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			m := decodeOK(t, d, topic, nil, c.value)
@@ -327,7 +327,7 @@ func TestDecodeDefaultScale(t *testing.T) {
 }
 
 func TestDecodeDecimalErrors(t *testing.T) {
-	d := NewDecoder(DecoderOptions{})
+	d := NewDecoder(DecoderOptions{DefaultScale: 2})
 	cases := []struct {
 		name, field string
 		value       []byte
@@ -425,7 +425,7 @@ func TestDecodeTimestamps(t *testing.T) {
 		{"nano schema", flatOrderWithSchema(timeSchema("int64", "io.debezium.time.NanoTimestamp"), `1736931600000123999`), jan15 + 123},
 		{"zoned schema", flatOrderWithSchema(timeSchema("string", "io.debezium.time.ZonedTimestamp"), `"2025-01-15T09:00:00.5Z"`), jan15 + 500000},
 	}
-	d := NewDecoder(DecoderOptions{})
+	d := NewDecoder(DecoderOptions{DefaultScale: 2})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			m := decodeOK(t, d, "dbserver1.public.orders", nil, c.value)
@@ -437,7 +437,7 @@ func TestDecodeTimestamps(t *testing.T) {
 }
 
 func TestDecodeTimestampErrors(t *testing.T) {
-	d := NewDecoder(DecoderOptions{})
+	d := NewDecoder(DecoderOptions{DefaultScale: 2})
 	for _, c := range []struct {
 		name, field string
 		value       []byte
@@ -542,7 +542,7 @@ func TestDecodeErrors(t *testing.T) {
 		}), "payload.__deleted", "true"},
 		{"no id anywhere", "dbserver1.public.orders", nil, []byte(`{"__op":"d","__deleted":"true","__source_table":"orders"}`), "key", "no entity id"},
 	}
-	d := NewDecoder(DecoderOptions{})
+	d := NewDecoder(DecoderOptions{DefaultScale: 2})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			de := decodeErr(t, d, c.topic, c.key, c.value, c.field)
@@ -563,7 +563,7 @@ func TestDecodeErrors(t *testing.T) {
 // Every prefix of a valid message is either a tombstone (blank) or an
 // error, never a panic or a bogus success.
 func TestDecodeEveryTruncation(t *testing.T) {
-	d := NewDecoder(DecoderOptions{})
+	d := NewDecoder(DecoderOptions{DefaultScale: 2})
 	var values [][]byte
 	for _, file := range []string{"envelope.jsonl", "flat.jsonl"} {
 		for _, r := range loadSamples(t, file) {
@@ -592,7 +592,7 @@ func TestDecodeEveryTruncation(t *testing.T) {
 // --- partial rows, ids, flat ops, positions ---------------------------------
 
 func TestDecodePartialDeleteBefore(t *testing.T) {
-	d := NewDecoder(DecoderOptions{})
+	d := NewDecoder(DecoderOptions{DefaultScale: 2})
 	// REPLICA IDENTITY DEFAULT: only the key column in before.
 	m := decodeOK(t, d, "dbserver1.public.order_items", []byte(`{"id":5}`),
 		[]byte(`{"before":{"id":5,"order_id":null,"product_id":null,"quantity":0,"price":"AA==","created_at":null},"after":null,"source":{"table":"order_items","lsn":10,"ts_ms":20},"op":"d","ts_ms":21}`))
@@ -605,7 +605,7 @@ func TestDecodePartialDeleteBefore(t *testing.T) {
 }
 
 func TestDecodeIDFallback(t *testing.T) {
-	d := NewDecoder(DecoderOptions{})
+	d := NewDecoder(DecoderOptions{DefaultScale: 2})
 	value := []byte(`{"after":{"id":42,"customer_id":1,"total_amount":"AA==","status":"x"},"op":"c","source":{"table":"orders"}}`)
 	for _, key := range [][]byte{nil, []byte(""), []byte("{garbage"), []byte(`{"schema":{},"payload":null}`), []byte(`{"id":null}`)} {
 		if m := decodeOK(t, d, "x.orders", key, value); m.ID != 42 {
@@ -624,7 +624,7 @@ func TestDecodeIDFallback(t *testing.T) {
 }
 
 func TestDecodeFlatOpInference(t *testing.T) {
-	d := NewDecoder(DecoderOptions{})
+	d := NewDecoder(DecoderOptions{DefaultScale: 2})
 	row := `"id":3,"name":"n","price":"1.00","stock_quantity":4`
 	m := decodeOK(t, d, "x.products", nil, []byte(`{`+row+`,"__deleted":"true"}`))
 	assertMessage(t, m, Message{Kind: KindChange, Table: TableProducts, Op: OpDelete, ID: 3, BeforeProduct: &Product{ID: 3, Name: "n", PriceCents: 100, StockQuantity: 4}})
@@ -642,7 +642,7 @@ func TestDecodeFlatOpInference(t *testing.T) {
 }
 
 func TestDecodePositions(t *testing.T) {
-	d := NewDecoder(DecoderOptions{})
+	d := NewDecoder(DecoderOptions{DefaultScale: 2})
 	row := `"id":3,"name":"n","price":"1.00","stock_quantity":4`
 	for _, c := range []struct {
 		value string
@@ -663,7 +663,7 @@ func TestDecodePositions(t *testing.T) {
 }
 
 func TestDecodeStringsAndUnknownColumns(t *testing.T) {
-	d := NewDecoder(DecoderOptions{})
+	d := NewDecoder(DecoderOptions{DefaultScale: 2})
 	v := `{"after":{"id":1,"name":"Caf\u00e9 \"Deluxe\" \ud83d\ude00 \\ \/","description":"lone \udc00 x","price":"AA==","stock_quantity":0,` +
 		`"color":"red","nested":{"a":[1,{"b":null}]},"name_extra":true},"op":"c","source":{"table":"products","extra":[1]},"transaction":{"id":"1"},"extra":1}`
 	m := decodeOK(t, d, "x.products", nil, []byte(v))
@@ -682,7 +682,7 @@ func TestDecodeStringsAndUnknownColumns(t *testing.T) {
 // Two schemas differing only in the price scale, alternating on one topic:
 // the per-topic fast path must tell them apart.
 func TestSchemaCacheDistinguishesSchemas(t *testing.T) {
-	d := NewDecoder(DecoderOptions{})
+	d := NewDecoder(DecoderOptions{DefaultScale: 2})
 	s2 := flatItemWithSchema(decimalSchema("2"), `"MDk="`)
 	s3 := flatItemWithSchema(decimalSchema("3"), `"MDk="`)
 	for i := 0; i < 10; i++ {
@@ -696,7 +696,7 @@ func TestSchemaCacheDistinguishesSchemas(t *testing.T) {
 }
 
 func TestSchemaCacheBounded(t *testing.T) {
-	d := NewDecoder(DecoderOptions{})
+	d := NewDecoder(DecoderOptions{DefaultScale: 2})
 	for i := 0; i < schemaCacheLimit*2+10; i++ {
 		v := flatItemWithSchema(`{"type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"2","n":"`+fmt.Sprint(i)+`"},"field":"price"}`, `"MDk="`)
 		if m := decodeOK(t, d, fmt.Sprintf("t%d.order_items", i), nil, v); m.AfterItem.PriceCents != 12345 {
@@ -710,7 +710,7 @@ func TestSchemaCacheBounded(t *testing.T) {
 }
 
 func TestDecoderConcurrent(t *testing.T) {
-	d := NewDecoder(DecoderOptions{})
+	d := NewDecoder(DecoderOptions{DefaultScale: 2})
 	env := loadSamples(t, "envelope.jsonl")
 	flat := loadSamples(t, "flat.jsonl")
 	var wg sync.WaitGroup
@@ -746,7 +746,7 @@ func TestDecoderConcurrent(t *testing.T) {
 // Key schemas are cached per topic too; a cached schema followed by a
 // broken key must still fall back to the row's id.
 func TestKeySchemaCache(t *testing.T) {
-	d := NewDecoder(DecoderOptions{})
+	d := NewDecoder(DecoderOptions{DefaultScale: 2})
 	value := []byte(`{"id":42,"customer_id":1,"total_amount":"AA==","status":"x","__op":"c"}`)
 	k1 := []byte(`{"schema":{"type":"struct","name":"k1"},"payload":{"id":1}}`)
 	k2 := []byte(`{"schema":{"type":"struct","name":"k12"},"payload":{"id":2}}`)

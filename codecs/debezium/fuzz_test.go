@@ -101,7 +101,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add("x.orders", []byte(`{"id":1}`), []byte(`{"id":1,"customer_id":2,"total_amount":{"scale":3,"value":"MDk="},"status":"s","created_at":"2025-01-15 09:00:00+01"}`))
 	f.Add("x.products", []byte(nil), []byte(`{"before":{"id":6},"op":"d"}`))
 
-	d := debezium.NewDecoder(debezium.DecoderOptions{})
+	d := debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: 2})
 	f.Fuzz(func(t *testing.T, topic string, key, value []byte) {
 		m, err := d.Decode(topic, key, value)
 		if err != nil {

@@ -15,7 +15,7 @@ func envelopeWith(op, source, before, after string) []byte {
 const productRow = `{"id":1,"name":"Laptop","description":"fast","price":"AYag","stock_quantity":100,"created_at":1736931600000000,"updated_at":null}`
 
 func TestPositionFromSequence(t *testing.T) {
-	d := NewDecoder(DecoderOptions{})
+	d := NewDecoder(DecoderOptions{DefaultScale: 2})
 	cases := []struct {
 		name  string
 		value []byte
@@ -92,7 +92,7 @@ func TestCompareIsCommitOrder(t *testing.T) {
 }
 
 func TestUnavailablePlaceholder(t *testing.T) {
-	d := NewDecoder(DecoderOptions{})
+	d := NewDecoder(DecoderOptions{DefaultScale: 2})
 	toasted := `{"id":1,"name":"Laptop","description":"__debezium_unavailable_value","price":"AYag","stock_quantity":90,"created_at":1736931600000000,"updated_at":null}`
 	// REPLICA IDENTITY DEFAULT: no before image, the column stays unchanged.
 	m, err := d.Decode("dbserver1.public.products", []byte(`{"id":1}`), envelopeWith("u", `"sequence":null,"lsn":5`, "null", toasted))
@@ -120,7 +120,7 @@ func TestUnavailablePlaceholder(t *testing.T) {
 		t.Fatalf("placeholder name: %v, unchanged %b", err, m.Unchanged)
 	}
 	// A configured placeholder replaces the default one.
-	d2 := NewDecoder(DecoderOptions{UnavailablePlaceholder: "<toast>"})
+	d2 := NewDecoder(DecoderOptions{DefaultScale: 2, UnavailablePlaceholder: "<toast>"})
 	m, err = d2.Decode("dbserver1.public.products", []byte(`{"id":1}`), envelopeWith("u", `"lsn":5`, "null", strings.Replace(toasted, "__debezium_unavailable_value", "<toast>", 1)))
 	if err != nil || !m.Unchanged.Has(ProductDescription) {
 		t.Fatalf("configured placeholder: %v, unchanged %b", err, m.Unchanged)
@@ -130,7 +130,7 @@ func TestUnavailablePlaceholder(t *testing.T) {
 // TestNumericDecimalFormat: with the JsonConverter's decimal.format=NUMERIC
 // a Decimal field is a plain JSON number, with or without the schema.
 func TestNumericDecimalFormat(t *testing.T) {
-	d := NewDecoder(DecoderOptions{})
+	d := NewDecoder(DecoderOptions{DefaultScale: 2})
 	schema := `{"type":"struct","fields":[` +
 		`{"type":"int32","optional":false,"default":0,"field":"id"},{"type":"string","optional":false,"field":"name"},` +
 		`{"type":"string","optional":true,"field":"description"},` +

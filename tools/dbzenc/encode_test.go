@@ -181,7 +181,7 @@ func rowsOf(m debezium.Message) (before, after any) {
 // TestEncodeDecodeRoundTrip encodes edge rows in every shape and decodes
 // them with the product decoder.
 func TestEncodeDecodeRoundTrip(t *testing.T) {
-	d := debezium.NewDecoder(debezium.DecoderOptions{})
+	d := debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: 2})
 	n := 0
 	for _, opts := range allShapes() {
 		for _, table := range []string{debezium.TableProducts, debezium.TableOrders, debezium.TableOrderItems} {
@@ -252,7 +252,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 // With a schema the unit is known, so instants near and before the epoch
 // survive too.
 func TestEncodeDecodeEpochTimesWithSchema(t *testing.T) {
-	d := debezium.NewDecoder(debezium.DecoderOptions{})
+	d := debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: 2})
 	for _, format := range []Format{FormatEnvelope, FormatFlat} {
 		for _, tm := range allTimes {
 			for _, us := range []int64{1, -1, 999, -1500, -86400000001, 1 << 50} {
@@ -278,7 +278,7 @@ func TestEncodeDecodeEpochTimesWithSchema(t *testing.T) {
 }
 
 func TestEncodeTruncateAndTombstoneRoundTrip(t *testing.T) {
-	d := debezium.NewDecoder(debezium.DecoderOptions{})
+	d := debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: 2})
 	for _, format := range allFormats {
 		opts := EncodeOptions{Format: format}
 		src := Source{LSN: 50, TsMs: 60}
@@ -464,7 +464,7 @@ func TestUnavailableColumns(t *testing.T) {
 	after := *before
 	after.StockQuantity = 19
 	src := Source{LSN: 100, TsMs: 1736931700000, Unavailable: []string{"description"}}
-	d := debezium.NewDecoder(debezium.DecoderOptions{})
+	d := debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: 2})
 	for _, opts := range []EncodeOptions{{Format: FormatEnvelope}, {Format: FormatEnvelopeNoSchema}, {Format: FormatFlat}, {Format: FormatFlatNoSchema, FlatSequence: true}} {
 		topic, key, value, err := Encode(opts, debezium.TableProducts, debezium.OpUpdate, 1, before, &after, src)
 		if err != nil {

@@ -173,7 +173,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	if toasted == 0 {
 		t.Fatal("test premise: no update left a TOASTed description alone")
 	}
-	dec := debezium.NewDecoder(debezium.DecoderOptions{})
+	dec := debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: 2})
 	for _, opts := range allEncodeOptions() {
 		name := opts.Shape()
 		recs, err := Encode(changes, opts)
