@@ -1,7 +1,9 @@
 // Package state holds the compact binary encoding of the processors' table
-// values and loop events: varint-based writers and readers, and a generic
-// Goka codec for any type that encodes itself with them. Every value starts
-// with a format version byte so encodings can evolve without a migration.
+// values and loop events: varint-based writers and readers, and Table, the
+// Goka codec of a group table holding values of several kinds. Every table
+// value starts with a header byte naming its kind and the version of the
+// kind's layout it was written with, so a layout can change without a
+// migration: a new binary still reads the values an older one wrote.
 package state
 
 import (
@@ -153,49 +155,4 @@ func (r *Reader) Blob() []byte {
 	b := append([]byte(nil), r.b[:n]...)
 	r.b = r.b[n:]
 	return b
-}
-
-// Value is implemented by pointer types that encode themselves.
-type Value[T any] interface {
-	*T
-	MarshalState(w *Writer)
-	UnmarshalState(r *Reader) error
-}
-
-// Codec is a goka.Codec for *T where *T implements Value. Decode returns *T.
-type Codec[T any, P Value[T]] struct{}
-
-// Encode implements goka.Codec. It accepts *T and T.
-func (Codec[T, P]) Encode(v interface{}) ([]byte, error) {
-	switch x := v.(type) {
-	case P:
-		w := NewWriter(make([]byte, 0, 64))
-		x.MarshalState(w)
-		return w.Bytes(), nil
-	case T:
-		w := NewWriter(make([]byte, 0, 64))
-		P(&x).MarshalState(w)
-		return w.Bytes(), nil
-	default:
-		var zero T
-		return nil, fmt.Errorf("state codec: cannot encode %T as %T", v, &zero)
-	}
-}
-
-// Decode implements goka.Codec.
-func (Codec[T, P]) Decode(data []byte) (interface{}, error) {
-	v := P(new(T))
-	if err := Unmarshal(data, v); err != nil {
-		return nil, fmt.Errorf("state codec: decode %T: %w", v, err)
-	}
-	return v, nil
-}
-
-// Unmarshal decodes data into v and checks that it was used up exactly.
-func Unmarshal(data []byte, v interface{ UnmarshalState(*Reader) error }) error {
-	r := NewReader(data)
-	if err := v.UnmarshalState(r); err != nil {
-		return err
-	}
-	return r.Done()
 }

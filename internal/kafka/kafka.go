@@ -133,17 +133,26 @@ func New(cfg config.Config, memory bool) (*Settings, error) {
 	return s, nil
 }
 
+// CallbackOptions are the Goka options that decide what a processor's
+// callbacks are given: ProcessorOptions includes them, and tests build
+// their processors with them (package testkit/gokatest), so that a test's
+// callbacks see what production's see.
+func CallbackOptions() []goka.ProcessorOption {
+	return []goka.ProcessorOption{
+		goka.WithNilHandling(goka.NilProcess), // tombstones reach the callbacks: the input edge counts them, the mirrors delete
+	}
+}
+
 // ProcessorOptions are the Goka options of a processor of this service.
 func (s *Settings) ProcessorOptions(extra ...goka.ProcessorOption) []goka.ProcessorOption {
-	opts := []goka.ProcessorOption{
+	opts := append(CallbackOptions(),
 		goka.WithClientID(s.Sarama.ClientID),
 		goka.WithConsumerGroupBuilder(OrderedCommits(s.consumerGroupBuilder())),
 		goka.WithConsumerSaramaBuilder(s.consumerBuilder()),
 		goka.WithProducerBuilder(s.producerBuilder()),
 		goka.WithTopicManagerBuilder(s.topicManagerBuilder()),
 		goka.WithStorageBuilder(s.Storage),
-		goka.WithNilHandling(goka.NilProcess), // tombstones reach the input edge to be counted
-	}
+	)
 	if s.Log != nil {
 		opts = append(opts, goka.WithLogger(Logger{s.Log.With("component", "goka")}))
 	}
@@ -161,16 +170,6 @@ func (s *Settings) ViewOptions(extra ...goka.ViewOption) []goka.ViewOption {
 	}
 	if s.Log != nil {
 		opts = append(opts, goka.WithViewLogger(Logger{s.Log.With("component", "goka")}))
-	}
-	return append(opts, extra...)
-}
-
-// EmitterOptions are the Goka options of an emitter of this service.
-func (s *Settings) EmitterOptions(extra ...goka.EmitterOption) []goka.EmitterOption {
-	opts := []goka.EmitterOption{
-		goka.WithEmitterClientID(s.Sarama.ClientID + "-emitter"),
-		goka.WithEmitterProducerBuilder(s.producerBuilder()),
-		goka.WithEmitterTopicManagerBuilder(s.topicManagerBuilder()),
 	}
 	return append(opts, extra...)
 }

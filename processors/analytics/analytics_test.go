@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cdcflow/cdcflow/testkit/gokatest"
+
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/tester"
 
@@ -51,13 +53,10 @@ func newHarness(t *testing.T, opts dbzenc.EncodeOptions) *harness {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	graph := Define(Config{
 		Group: group, OrdersTopic: oTopic, ItemsTopic: iTopic, Log: log, Metrics: NewMetrics(nil),
-		Input: &cdc.Input{Service: "analytics-service", DLQTopic: dlq, Log: log,
-			Decoder: debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: 2})},
+		Input: cdc.NewInput(cdc.InputConfig{Service: "analytics-service", DLQTopic: dlq, Log: log,
+			Decoder: debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: 2})}),
 	})
-	proc, err := goka.NewProcessor(nil, graph, goka.WithTester(tt), goka.WithNilHandling(goka.NilProcess))
-	if err != nil {
-		t.Fatal(err)
-	}
+	proc := gokatest.NewProcessor(t, tt, graph)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- proc.Run(ctx) }()
@@ -181,7 +180,7 @@ func (h *harness) figures() map[string]string {
 func (h *harness) live(prefix string) []string {
 	var out []string
 	for key, fig := range h.figures() {
-		if prefixOf(key) == prefix && strings.Trim(fig, "0 ") != "" {
+		if strings.HasPrefix(key, prefix) && strings.Trim(fig, "0 ") != "" {
 			out = append(out, key)
 		}
 	}
@@ -557,7 +556,7 @@ func roundTrip(t *testing.T, v interface{}) interface{} {
 }
 
 func TestReprocessedMessageReemitsIdentically(t *testing.T) {
-	p := &processor{cfg: Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}}
+	p := &processor{cfg: Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: NewMetrics(nil)}}
 	ins := orderEvent(&debezium.Message{Op: debezium.OpCreate, Pos: debezium.Position{LSN: 100, TsMs: tsStart},
 		AfterOrder: ord(1, 7, 1000, "pending", created)})
 
@@ -582,7 +581,7 @@ func TestReprocessedMessageReemitsIdentically(t *testing.T) {
 	// A delta re-delivered to an aggregate counts once.
 	var daily loop
 	for _, l := range first.loops {
-		if prefixOf(l.key) == DailyPrefix {
+		if strings.HasPrefix(l.key, DailyPrefix) {
 			daily = l
 		}
 	}

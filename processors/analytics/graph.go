@@ -36,13 +36,6 @@ import (
 	"github.com/cdcflow/cdcflow/processors/delivery"
 )
 
-// Defaults of the contract.
-const (
-	DefaultGroup       goka.Group  = "analytics-service-group"
-	DefaultOrdersTopic goka.Stream = "dbserver1.public.orders"
-	DefaultItemsTopic  goka.Stream = "dbserver1.public.order_items"
-)
-
 // How many callbacks' emits an entity remembers for replay after a crash.
 // An order emits on its own changes and on every change of its lines.
 const (
@@ -56,7 +49,7 @@ type Config struct {
 	OrdersTopic goka.Stream
 	ItemsTopic  goka.Stream
 	Input       *cdc.Input
-	Metrics     *Metrics // optional
+	Metrics     *Metrics // nil: counted, but not registered
 	Log         *slog.Logger
 }
 
@@ -65,13 +58,15 @@ func Table(group goka.Group) goka.Table { return goka.GroupTable(group) }
 
 // Define returns the group graph.
 func Define(cfg Config) *goka.GroupGraph {
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
 	p := &processor{cfg: cfg}
-	return goka.DefineGroup(cfg.Group,
+	return cfg.Input.DefineGroup(cfg.Group,
 		cfg.Input.Edge(cfg.OrdersTopic, p.rekeyOrder),
 		cfg.Input.Edge(cfg.ItemsTopic, p.rekeyLine),
 		goka.Loop(new(codec.Bytes), p.onLoop),
 		goka.Persist(TableCodec{}),
-		cfg.Input.DeadLetterEdge(),
 	)
 }
 
@@ -126,124 +121,90 @@ func (p *processor) onLoop(ctx goka.Context, msg interface{}) {
 		ctx.Fail(fmt.Errorf("key %q: %w", ctx.Key(), err))
 		return
 	}
-	prefix := prefixOf(ctx.Key())
+	k, _, ok := kindOf(ctx.Key())
 	switch {
-	case prefix == OrderPrefix && (ev.kind == evOrder || ev.kind == evDelta):
+	case ok && k.prefix == OrderPrefix && (ev.kind == evOrder || ev.kind == evDelta):
 		p.onOrder(ctx, ev)
-	case prefix == LinePrefix && ev.kind == evLine:
+	case ok && k.prefix == LinePrefix && ev.kind == evLine:
 		p.onLine(ctx, ev)
-	case ev.kind == evDelta && newAggregate(ctx.Key()) != nil:
-		p.onAggregate(ctx, ev)
+	case ok && k.aggregate && ev.kind == evDelta:
+		p.onAggregate(ctx, k, ev)
 	default:
 		ctx.Fail(fmt.Errorf("key %q: loop event of kind %d has no receiver", ctx.Key(), ev.kind))
 	}
 }
 
+// onOrder applies an order's change, or a change of its lines' quantity,
+// and passes the differences on to its aggregates.
 func (p *processor) onOrder(ctx goka.Context, ev event) {
-	o, _ := ctx.Value().(*Order)
-	if o == nil {
-		o = new(Order)
-	}
-	if delivery.Replay(ctx, o.Outbox) {
-		delivery.Heal(ctx)
-		return
-	}
-	var out deltas
-	switch ev.kind {
-	case evOrder:
-		d, ok := applyOrder(o, ev)
-		if !ok {
-			p.duplicate("order")
-			delivery.Heal(ctx)
-			return
+	out := delivery.Update(ctx, newOrder, orderOutboxKeep, func(o *Order, em *delivery.Emitter) bool {
+		var ds deltas
+		switch ev.kind {
+		case evOrder:
+			d, ok := applyOrder(o, ev)
+			if !ok {
+				return false
+			}
+			ds = d
+		case evDelta:
+			if !o.Marks.Admit(ev.origin) {
+				return false
+			}
+			ds = applyOrderItems(o, ev.delta)
 		}
-		out = d
-	case evDelta:
-		if !o.Marks.Admit(ev.origin) {
-			p.duplicate("delta")
-			delivery.Heal(ctx)
-			return
+		p.emit(em, ds)
+		return true
+	})
+	if out == delivery.Duplicate {
+		if ev.kind == evDelta {
+			p.cfg.Metrics.Duplicates.WithLabelValues("delta").Inc()
+		} else {
+			p.cfg.Metrics.Duplicates.WithLabelValues("order").Inc()
 		}
-		out = applyOrderItems(o, ev.delta)
 	}
-	p.emit(ctx, out, &o.Outbox, orderOutboxKeep)
-	ctx.SetValue(o)
 }
 
+// onLine applies an order line's change and passes the differences on to
+// its product and its order.
 func (p *processor) onLine(ctx goka.Context, ev event) {
-	l, _ := ctx.Value().(*Line)
-	if l == nil {
-		l = new(Line)
+	out := delivery.Update(ctx, newLine, lineOutboxKeep, func(l *Line, em *delivery.Emitter) bool {
+		ds, ok := applyLine(l, ev)
+		if ok {
+			p.emit(em, ds)
+		}
+		return ok
+	})
+	if out == delivery.Duplicate {
+		p.cfg.Metrics.Duplicates.WithLabelValues("line").Inc()
 	}
-	if delivery.Replay(ctx, l.Outbox) {
-		delivery.Heal(ctx)
-		return
-	}
-	out, ok := applyLine(l, ev)
-	if !ok {
-		p.duplicate("line")
-		delivery.Heal(ctx)
-		return
-	}
-	p.emit(ctx, out, &l.Outbox, lineOutboxKeep)
-	ctx.SetValue(l)
 }
 
-// onAggregate adds a delta to an aggregate. Aggregates emit nothing, so
-// Marks alone makes a delta count once.
-func (p *processor) onAggregate(ctx goka.Context, ev event) {
-	a, _ := ctx.Value().(aggregate)
-	if a == nil {
-		a = newAggregate(ctx.Key())
+// onAggregate adds a delta to an aggregate of kind k.
+func (p *processor) onAggregate(ctx goka.Context, k *kind, ev event) {
+	fresh := func() aggregate { return k.state.New().(aggregate) }
+	out := delivery.Update(ctx, fresh, 0, func(a aggregate, _ *delivery.Emitter) bool {
+		if !a.marks().Admit(ev.origin) {
+			return false
+		}
+		a.add(ev.delta)
+		return true
+	})
+	if out == delivery.Duplicate {
+		p.cfg.Metrics.Duplicates.WithLabelValues("delta").Inc()
 	}
-	if !a.marks().Admit(ev.origin) {
-		p.duplicate("delta")
-		delivery.Heal(ctx)
-		return
-	}
-	a.add(ev.delta)
-	ctx.SetValue(a)
 }
 
-// emit sends deltas on the loopback, each tagged with its origin, and
-// remembers them in box for replay.
-func (p *processor) emit(ctx goka.Context, out deltas, box *delivery.Outbox, keep int) {
-	if len(out) == 0 {
-		return
-	}
-	em := delivery.NewEmitter(ctx)
+// emit sends deltas on the loopback, each tagged with its origin.
+func (p *processor) emit(em *delivery.Emitter, out deltas) {
 	for _, d := range out {
 		em.Loopback(d.key, deltaEvent(em.Origin(), d.delta))
-		if p.cfg.Metrics != nil {
-			p.cfg.Metrics.Deltas.WithLabelValues(kindName(d.key)).Inc()
+		name := "unknown"
+		if k, _, ok := kindOf(d.key); ok {
+			name = k.state.Name
 		}
-	}
-	em.Record(box, keep)
-}
-
-func (p *processor) duplicate(kind string) {
-	if p.cfg.Metrics != nil {
-		p.cfg.Metrics.Duplicates.WithLabelValues(kind).Inc()
+		p.cfg.Metrics.Deltas.WithLabelValues(name).Inc()
 	}
 }
 
-// kindName names the entity kind of a key for metrics.
-func kindName(key string) string {
-	switch prefixOf(key) {
-	case OrderPrefix:
-		return "order"
-	case LinePrefix:
-		return "line"
-	case DailyPrefix:
-		return "daily"
-	case ProductPrefix:
-		return "product"
-	case CustomerPrefix:
-		return "customer"
-	case StatusPrefix:
-		return "status"
-	case WindowPrefix:
-		return "window"
-	}
-	return "unknown"
-}
+func newOrder() *Order { return new(Order) }
+func newLine() *Line   { return new(Line) }

@@ -2,7 +2,6 @@ package analytics
 
 import (
 	"github.com/cdcflow/cdcflow/codecs/debezium"
-	"github.com/cdcflow/cdcflow/processors/delivery"
 )
 
 // Delta is a change of figures sent to one entity. Each kind of receiver
@@ -181,13 +180,6 @@ func applyLine(l *Line, ev event) (out deltas, ok bool) {
 	return out.nonZero(), true
 }
 
-// aggregate is an entity that only receives deltas.
-type aggregate interface {
-	stateValue
-	marks() *delivery.Marks
-	add(d Delta)
-}
-
 func (d *Daily) add(x Delta) { d.OrderCount += x.Orders; d.TotalCents += x.Cents }
 
 func (p *ProductSales) add(x Delta) {
@@ -204,36 +196,4 @@ func (w *Window) add(x Delta) {
 	w.Orders += x.Orders
 	w.RevenueCents += x.Cents
 	w.ItemsSold += x.Items
-}
-
-func (d *Daily) marks() *delivery.Marks        { return &d.Marks }
-func (p *ProductSales) marks() *delivery.Marks { return &p.Marks }
-func (c *Customer) marks() *delivery.Marks     { return &c.Marks }
-func (s *Status) marks() *delivery.Marks       { return &s.Marks }
-func (w *Window) marks() *delivery.Marks       { return &w.Marks }
-
-// newAggregate returns the zero aggregate kept under key, or nil when key
-// does not name an aggregate.
-func newAggregate(key string) aggregate {
-	switch prefixOf(key) {
-	case DailyPrefix:
-		return new(Daily)
-	case ProductPrefix:
-		return new(ProductSales)
-	case CustomerPrefix:
-		return new(Customer)
-	case StatusPrefix:
-		return new(Status)
-	case WindowPrefix:
-		return new(Window)
-	}
-	return nil
-}
-
-// prefixOf returns the kind prefix of a table key ("" if it has none).
-func prefixOf(key string) string {
-	if len(key) < 2 || key[1] != '/' {
-		return ""
-	}
-	return key[:2]
 }

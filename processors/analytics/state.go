@@ -149,33 +149,8 @@ func (c *Customer) IsZero() bool { return c.OrderCount == 0 && c.TotalSpentCents
 // IsZero reports whether the window has no live order and no item.
 func (w *Window) IsZero() bool { return w.Orders == 0 && w.RevenueCents == 0 && w.ItemsSold == 0 }
 
-// Kinds of table values: the first byte of each encoding.
-const (
-	kindOrder    byte = 1
-	kindLine     byte = 2
-	kindDaily    byte = 3
-	kindProduct  byte = 4
-	kindCustomer byte = 5
-	kindStatus   byte = 6
-	kindWindow   byte = 7
-)
-
-// stateValue is implemented by every table value.
-type stateValue interface {
-	MarshalState(w *state.Writer)
-	UnmarshalState(r *state.Reader) error
-}
-
-func checkKind(r *state.Reader, want byte, what string) error {
-	if k := r.Byte(); k != want {
-		return fmt.Errorf("analytics: %s state has kind %d", what, k)
-	}
-	return nil
-}
-
 // MarshalState implements the state encoding.
 func (o *Order) MarshalState(w *state.Writer) {
-	w.Byte(kindOrder)
 	o.Applied.MarshalState(w)
 	w.Bool(o.Live)
 	w.Bool(o.Deleted)
@@ -189,10 +164,7 @@ func (o *Order) MarshalState(w *state.Writer) {
 }
 
 // UnmarshalState implements the state encoding.
-func (o *Order) UnmarshalState(r *state.Reader) error {
-	if err := checkKind(r, kindOrder, "order"); err != nil {
-		return err
-	}
+func (o *Order) UnmarshalState(r *state.Reader, _ int) error {
 	o.Applied.UnmarshalState(r)
 	o.Live = r.Bool()
 	o.Deleted = r.Bool()
@@ -208,7 +180,6 @@ func (o *Order) UnmarshalState(r *state.Reader) error {
 
 // MarshalState implements the state encoding.
 func (l *Line) MarshalState(w *state.Writer) {
-	w.Byte(kindLine)
 	l.Applied.MarshalState(w)
 	w.Bool(l.Live)
 	w.Varint(l.OrderID)
@@ -219,10 +190,7 @@ func (l *Line) MarshalState(w *state.Writer) {
 }
 
 // UnmarshalState implements the state encoding.
-func (l *Line) UnmarshalState(r *state.Reader) error {
-	if err := checkKind(r, kindLine, "line"); err != nil {
-		return err
-	}
+func (l *Line) UnmarshalState(r *state.Reader, _ int) error {
 	l.Applied.UnmarshalState(r)
 	l.Live = r.Bool()
 	l.OrderID = r.Varint()
@@ -235,17 +203,13 @@ func (l *Line) UnmarshalState(r *state.Reader) error {
 
 // MarshalState implements the state encoding.
 func (d *Daily) MarshalState(w *state.Writer) {
-	w.Byte(kindDaily)
 	w.Varint(d.TotalCents)
 	w.Varint(d.OrderCount)
 	d.Marks.MarshalState(w)
 }
 
 // UnmarshalState implements the state encoding.
-func (d *Daily) UnmarshalState(r *state.Reader) error {
-	if err := checkKind(r, kindDaily, "daily"); err != nil {
-		return err
-	}
+func (d *Daily) UnmarshalState(r *state.Reader, _ int) error {
 	d.TotalCents = r.Varint()
 	d.OrderCount = r.Varint()
 	d.Marks.UnmarshalState(r)
@@ -254,7 +218,6 @@ func (d *Daily) UnmarshalState(r *state.Reader) error {
 
 // MarshalState implements the state encoding.
 func (p *ProductSales) MarshalState(w *state.Writer) {
-	w.Byte(kindProduct)
 	w.Varint(p.QuantitySold)
 	w.Varint(p.RevenueCents)
 	w.Varint(p.LiveLines)
@@ -262,10 +225,7 @@ func (p *ProductSales) MarshalState(w *state.Writer) {
 }
 
 // UnmarshalState implements the state encoding.
-func (p *ProductSales) UnmarshalState(r *state.Reader) error {
-	if err := checkKind(r, kindProduct, "product sales"); err != nil {
-		return err
-	}
+func (p *ProductSales) UnmarshalState(r *state.Reader, _ int) error {
 	p.QuantitySold = r.Varint()
 	p.RevenueCents = r.Varint()
 	p.LiveLines = r.Varint()
@@ -275,17 +235,13 @@ func (p *ProductSales) UnmarshalState(r *state.Reader) error {
 
 // MarshalState implements the state encoding.
 func (c *Customer) MarshalState(w *state.Writer) {
-	w.Byte(kindCustomer)
 	w.Varint(c.OrderCount)
 	w.Varint(c.TotalSpentCents)
 	c.Marks.MarshalState(w)
 }
 
 // UnmarshalState implements the state encoding.
-func (c *Customer) UnmarshalState(r *state.Reader) error {
-	if err := checkKind(r, kindCustomer, "customer"); err != nil {
-		return err
-	}
+func (c *Customer) UnmarshalState(r *state.Reader, _ int) error {
 	c.OrderCount = r.Varint()
 	c.TotalSpentCents = r.Varint()
 	c.Marks.UnmarshalState(r)
@@ -294,16 +250,12 @@ func (c *Customer) UnmarshalState(r *state.Reader) error {
 
 // MarshalState implements the state encoding.
 func (s *Status) MarshalState(w *state.Writer) {
-	w.Byte(kindStatus)
 	w.Varint(s.Count)
 	s.Marks.MarshalState(w)
 }
 
 // UnmarshalState implements the state encoding.
-func (s *Status) UnmarshalState(r *state.Reader) error {
-	if err := checkKind(r, kindStatus, "status"); err != nil {
-		return err
-	}
+func (s *Status) UnmarshalState(r *state.Reader, _ int) error {
 	s.Count = r.Varint()
 	s.Marks.UnmarshalState(r)
 	return r.Err()
@@ -311,7 +263,6 @@ func (s *Status) UnmarshalState(r *state.Reader) error {
 
 // MarshalState implements the state encoding.
 func (w *Window) MarshalState(wr *state.Writer) {
-	wr.Byte(kindWindow)
 	wr.Varint(w.Orders)
 	wr.Varint(w.RevenueCents)
 	wr.Varint(w.ItemsSold)
@@ -319,10 +270,7 @@ func (w *Window) MarshalState(wr *state.Writer) {
 }
 
 // UnmarshalState implements the state encoding.
-func (w *Window) UnmarshalState(r *state.Reader) error {
-	if err := checkKind(r, kindWindow, "window"); err != nil {
-		return err
-	}
+func (w *Window) UnmarshalState(r *state.Reader, _ int) error {
 	w.Orders = r.Varint()
 	w.RevenueCents = r.Varint()
 	w.ItemsSold = r.Varint()
@@ -330,55 +278,15 @@ func (w *Window) UnmarshalState(r *state.Reader) error {
 	return r.Err()
 }
 
-// TableCodec encodes the group table's values: *Order, *Line, *Daily,
-// *ProductSales, *Customer, *Status and *Window, each under its key prefix.
+// TableCodec is the goka.Codec of the group table: the value of each
+// kind (kinds.go) under its keys.
 type TableCodec struct{}
 
 // Encode implements goka.Codec.
-func (TableCodec) Encode(v interface{}) ([]byte, error) {
-	sv, ok := v.(stateValue)
-	if !ok {
-		return nil, fmt.Errorf("analytics table codec: cannot encode %T", v)
-	}
-	switch v.(type) {
-	case *Order, *Line, *Daily, *ProductSales, *Customer, *Status, *Window:
-	default:
-		return nil, fmt.Errorf("analytics table codec: cannot encode %T", v)
-	}
-	w := state.NewWriter(make([]byte, 0, 64))
-	sv.MarshalState(w)
-	return w.Bytes(), nil
-}
+func (TableCodec) Encode(v any) ([]byte, error) { return tableKinds.Encode(v) }
 
 // Decode implements goka.Codec.
-func (TableCodec) Decode(data []byte) (interface{}, error) {
-	if len(data) == 0 {
-		return nil, fmt.Errorf("analytics table codec: empty value")
-	}
-	var v stateValue
-	switch data[0] {
-	case kindOrder:
-		v = new(Order)
-	case kindLine:
-		v = new(Line)
-	case kindDaily:
-		v = new(Daily)
-	case kindProduct:
-		v = new(ProductSales)
-	case kindCustomer:
-		v = new(Customer)
-	case kindStatus:
-		v = new(Status)
-	case kindWindow:
-		v = new(Window)
-	default:
-		return nil, fmt.Errorf("analytics table codec: unknown kind %d", data[0])
-	}
-	if err := state.Unmarshal(data, v); err != nil {
-		return nil, fmt.Errorf("analytics table codec: %w", err)
-	}
-	return v, nil
-}
+func (TableCodec) Decode(data []byte) (any, error) { return tableKinds.Decode(data) }
 
 // Events travel on the group's loopback topic, keyed by the entity they
 // change.

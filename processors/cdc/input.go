@@ -7,13 +7,13 @@ package cdc
 import (
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cdcflow/cdcflow/codecs/deadletter"
 	"github.com/cdcflow/cdcflow/codecs/debezium"
 )
 
@@ -56,14 +56,32 @@ func NewMetrics(reg prometheus.Registerer, service string) *Metrics {
 	return m
 }
 
-// Input builds the input edges of one service.
+// InputConfig configures NewInput.
+type InputConfig struct {
+	Service  string            // the service name, in dead letters' headers
+	DLQTopic goka.Stream       // the service's dead-letter topic
+	Decoder  *debezium.Decoder // required
+	Metrics  *Metrics          // nil: counted, but not registered
+	Log      *slog.Logger      // required
+	Now      func() time.Time  // for the lag metric; time.Now when nil
+}
+
+// Input builds the input edges of one service's group graph: each CDC
+// topic's records are decoded once, counted, and handed to the service's
+// callback; what cannot be understood goes to the dead-letter topic.
 type Input struct {
-	Service  string
-	DLQTopic goka.Stream
-	Decoder  *debezium.Decoder
-	Metrics  *Metrics
-	Log      *slog.Logger
-	Now      func() time.Time // for the lag metric; time.Now when nil
+	cfg InputConfig
+}
+
+// NewInput returns the input of a service.
+func NewInput(cfg InputConfig) *Input {
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil, cfg.Service)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Input{cfg: cfg}
 }
 
 // Edge returns a Goka input edge for a CDC topic that calls h with each
@@ -74,18 +92,19 @@ func (in *Input) Edge(topic goka.Stream, h Handler) goka.Edge {
 	})
 }
 
-// DeadLetterEdge returns the output edge of the dead-letter topic; a group
-// graph using Edge must include it.
-func (in *Input) DeadLetterEdge() goka.Edge {
-	return goka.Output(in.DLQTopic, new(codec.Bytes))
+// DefineGroup is goka.DefineGroup for a graph whose inputs include Edges:
+// it adds the output edge of the dead-letter topic they send to.
+func (in *Input) DefineGroup(group goka.Group, edges ...goka.Edge) *goka.GroupGraph {
+	edges = append(edges, goka.Output(in.cfg.DLQTopic, new(codec.Bytes)))
+	return goka.DefineGroup(group, edges...)
 }
 
 func (in *Input) handle(ctx goka.Context, msg interface{}, h Handler) {
 	value, _ := msg.([]byte)
 	topic := string(ctx.Topic())
-	m, err := in.Decoder.Decode(topic, []byte(ctx.Key()), value)
+	m, err := in.cfg.Decoder.Decode(topic, []byte(ctx.Key()), value)
 	if err != nil {
-		in.DeadLetter(ctx, value, fmt.Errorf("decode: %w", err))
+		in.deadLetter(ctx, value, fmt.Errorf("decode: %w", err))
 		return
 	}
 	switch m.Kind {
@@ -94,51 +113,33 @@ func (in *Input) handle(ctx goka.Context, msg interface{}, h Handler) {
 		return
 	case debezium.KindTruncate:
 		in.count(topic, m.Op.String(), OutcomeTruncate)
-		in.Log.Warn("truncate seen; state is kept (rows are removed only by their own delete events)",
+		in.cfg.Log.Warn("truncate seen; state is kept (rows are removed only by their own delete events)",
 			"topic", topic, "partition", ctx.Partition(), "offset", ctx.Offset())
 		return
 	}
 	if err := h(ctx, &m); err != nil {
-		in.DeadLetter(ctx, value, err)
+		in.deadLetter(ctx, value, err)
 		return
 	}
 	in.count(topic, m.Op.String(), OutcomeProcessed)
-	if m.Pos.TsMs > 0 && in.Metrics != nil {
-		now := time.Now
-		if in.Now != nil {
-			now = in.Now
-		}
-		lag := now().Sub(time.UnixMilli(m.Pos.TsMs)).Seconds()
-		in.Metrics.SourceLag.WithLabelValues(topic).Set(lag)
+	if m.Pos.TsMs > 0 {
+		lag := in.cfg.Now().Sub(time.UnixMilli(m.Pos.TsMs)).Seconds()
+		in.cfg.Metrics.SourceLag.WithLabelValues(topic).Set(lag)
 	}
 }
 
 func (in *Input) count(topic, op, outcome string) {
-	if in.Metrics != nil {
-		in.Metrics.Messages.WithLabelValues(topic, op, outcome).Inc()
-	}
+	in.cfg.Metrics.Messages.WithLabelValues(topic, op, outcome).Inc()
 }
 
-// DeadLetter sends the record being processed to the dead-letter topic with
-// the headers of the contract: error, source_topic, source_partition,
-// source_offset, service.
-func (in *Input) DeadLetter(ctx goka.Context, value []byte, reason error) {
+// deadLetter sends the record being processed to the dead-letter topic with
+// the headers of the contract (package codecs/deadletter).
+func (in *Input) deadLetter(ctx goka.Context, value []byte, reason error) {
 	topic := string(ctx.Topic())
-	headers := goka.Headers{
-		"error":            []byte(reason.Error()),
-		"source_topic":     []byte(topic),
-		"source_partition": []byte(strconv.FormatInt(int64(ctx.Partition()), 10)),
-		"source_offset":    []byte(strconv.FormatInt(ctx.Offset(), 10)),
-		"service":          []byte(in.Service),
-		// Not in the contract: lets the S3 archive key a dead letter by its
-		// source record, so reprocessing after a crash overwrites it.
-		"source_timestamp": []byte(strconv.FormatInt(ctx.Timestamp().UnixMilli(), 10)),
-	}
-	ctx.Emit(in.DLQTopic, ctx.Key(), value, goka.WithCtxEmitHeaders(headers))
+	headers := deadletter.For(ctx, in.cfg.Service, reason).Goka()
+	ctx.Emit(in.cfg.DLQTopic, ctx.Key(), value, goka.WithCtxEmitHeaders(headers))
 	in.count(topic, "", OutcomeDeadLetter)
-	if in.Metrics != nil {
-		in.Metrics.DeadLetter.WithLabelValues(topic).Inc()
-	}
-	in.Log.Error("record sent to dead-letter topic", "dlq", string(in.DLQTopic), "topic", topic,
+	in.cfg.Metrics.DeadLetter.WithLabelValues(topic).Inc()
+	in.cfg.Log.Error("record sent to dead-letter topic", "dlq", string(in.cfg.DLQTopic), "topic", topic,
 		"partition", ctx.Partition(), "offset", ctx.Offset(), "error", reason)
 }

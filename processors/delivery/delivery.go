@@ -265,42 +265,6 @@ func (o *Outbox) UnmarshalState(r *state.Reader) error {
 	return r.Err()
 }
 
-// Emitter sends a callback's messages and collects them for the outbox.
-type Emitter struct {
-	ctx  goka.Context
-	sent Sent
-}
-
-// NewEmitter starts collecting the emits of the callback running in ctx.
-func NewEmitter(ctx goka.Context) *Emitter {
-	return &Emitter{ctx: ctx, sent: Sent{Partition: ctx.Partition(), Offset: ctx.Offset()}}
-}
-
-// Origin returns the origin of the next message this callback emits.
-func (e *Emitter) Origin() Origin {
-	return Origin{Partition: e.sent.Partition, Offset: e.sent.Offset, Seq: uint32(len(e.sent.Outs))}
-}
-
-// Loopback sends value to key on the group's loopback topic.
-func (e *Emitter) Loopback(key string, value []byte) {
-	e.ctx.Loopback(key, value)
-	e.sent.Outs = append(e.sent.Outs, Out{Key: key, Value: value})
-}
-
-// Emit sends value to key on an output topic.
-func (e *Emitter) Emit(topic goka.Stream, key string, value []byte) {
-	e.ctx.Emit(topic, key, value)
-	e.sent.Outs = append(e.sent.Outs, Out{Topic: string(topic), Key: key, Value: value})
-}
-
-// Record remembers the collected emits in box (keeping at most keep
-// callbacks' worth) when there were any.
-func (e *Emitter) Record(box *Outbox, keep int) {
-	if len(e.sent.Outs) > 0 {
-		box.Record(e.sent, keep)
-	}
-}
-
 // Heal writes the state the message being processed found back to the
 // group table, unchanged, for a message whose effect the state already
 // holds (a replay or a duplicate). The local table storage is written
@@ -324,12 +288,17 @@ func Replay(ctx goka.Context, box Outbox) bool {
 	if !ok {
 		return false
 	}
-	for _, o := range s.Outs {
+	emit(ctx, s.Outs)
+	return true
+}
+
+// emit sends outs in ctx, in order.
+func emit(ctx goka.Context, outs []Out) {
+	for _, o := range outs {
 		if o.Topic == "" {
 			ctx.Loopback(o.Key, o.Value)
 		} else {
 			ctx.Emit(goka.Stream(o.Topic), o.Key, o.Value)
 		}
 	}
-	return true
 }

@@ -124,19 +124,24 @@ func TestOutboxKeepsNewest(t *testing.T) {
 	}
 }
 
-// fakeContext records emits; only what Emitter and Replay use is implemented.
+// fakeContext is the part of a goka.Context that Update uses: the message's
+// partition and offset, the key's value, and the emits.
 type gokaContext = goka.Context
 
 type fakeContext struct {
 	gokaContext
 	partition int32
 	offset    int64
+	value     any
+	sets      int // SetValue calls
 	loops     []Out
 	emits     []Out
 }
 
-func (f *fakeContext) Partition() int32 { return f.partition }
-func (f *fakeContext) Offset() int64    { return f.offset }
+func (f *fakeContext) Partition() int32                                { return f.partition }
+func (f *fakeContext) Offset() int64                                   { return f.offset }
+func (f *fakeContext) Value() interface{}                              { return f.value }
+func (f *fakeContext) SetValue(v interface{}, _ ...goka.ContextOption) { f.value = v; f.sets++ }
 func (f *fakeContext) Loopback(key string, v interface{}, _ ...goka.ContextOption) {
 	f.loops = append(f.loops, Out{Key: key, Value: v.([]byte)})
 }
@@ -144,28 +149,103 @@ func (f *fakeContext) Emit(topic goka.Stream, key string, v interface{}, _ ...go
 	f.emits = append(f.emits, Out{Topic: string(topic), Key: key, Value: v.([]byte)})
 }
 
-func TestReplayReEmitsIdentically(t *testing.T) {
-	first := &fakeContext{partition: 2, offset: 41}
-	em := NewEmitter(first)
-	if o := em.Origin(); o != (Origin{Partition: 2, Offset: 41, Seq: 0}) {
-		t.Fatalf("origin %+v", o)
-	}
-	em.Loopback("p/1", []byte("a"))
-	if o := em.Origin(); o.Seq != 1 {
-		t.Fatalf("second origin %+v", o)
-	}
-	em.Emit("alerts", "1", []byte("b"))
-	var box Outbox
-	em.Record(&box, 4)
+// counter is an entity that counts the messages applied to it; a message
+// at an offset it has seen is a duplicate.
+type counter struct {
+	N      int
+	Last   int64
+	Outbox Outbox
+}
 
-	again := &fakeContext{partition: 2, offset: 41}
-	if !Replay(again, box) {
-		t.Fatal("replay did not find the message")
+func (c *counter) Box() *Outbox { return &c.Outbox }
+
+// rule counts the message at offset and emits a loopback and an output
+// message naming the count.
+func rule(offset int64) Rule[*counter] {
+	return func(c *counter, em *Emitter) bool {
+		if offset <= c.Last {
+			em.Loopback("dropped", nil) // must not be sent
+			return false
+		}
+		c.N++
+		c.Last = offset
+		em.Loopback("loop", []byte{byte(c.N), byte(em.Origin().Seq)})
+		em.Emit("alerts", "k", []byte{byte(c.N), byte(em.Origin().Seq)})
+		return true
 	}
-	if !reflect.DeepEqual(again.loops, first.loops) || !reflect.DeepEqual(again.emits, first.emits) {
-		t.Fatalf("replay differs: %+v %+v vs %+v %+v", again.loops, again.emits, first.loops, first.emits)
+}
+
+func TestUpdate(t *testing.T) {
+	fresh := func() *counter { return new(counter) }
+
+	first := &fakeContext{partition: 2, offset: 41}
+	if got := Update(first, fresh, 4, rule(41)); got != Changed {
+		t.Fatalf("first delivery: %v, want Changed", got)
 	}
-	if Replay(&fakeContext{partition: 2, offset: 42}, box) {
-		t.Fatal("replayed a message that emitted nothing")
+	c := first.value.(*counter)
+	if c.N != 1 || first.sets != 1 {
+		t.Fatalf("state %+v after %d SetValue calls", c, first.sets)
 	}
+	wantLoops := []Out{{Key: "loop", Value: []byte{1, 0}}}
+	wantEmits := []Out{{Topic: "alerts", Key: "k", Value: []byte{1, 1}}}
+	if !reflect.DeepEqual(first.loops, wantLoops) || !reflect.DeepEqual(first.emits, wantEmits) {
+		t.Fatalf("sent %+v %+v", first.loops, first.emits)
+	}
+	if len(c.Outbox) != 1 || c.Outbox[0].Partition != 2 || c.Outbox[0].Offset != 41 {
+		t.Fatalf("outbox %+v", c.Outbox)
+	}
+
+	// Redelivered after a crash that kept the state: the same messages
+	// again, the state written back as it was, the rule not run.
+	again := &fakeContext{partition: 2, offset: 41, value: c}
+	if got := Update(again, fresh, 4, func(*counter, *Emitter) bool { t.Fatal("rule ran on a replay"); return false }); got != Replayed {
+		t.Fatalf("redelivery: %v, want Replayed", got)
+	}
+	if !reflect.DeepEqual(again.loops, wantLoops) || !reflect.DeepEqual(again.emits, wantEmits) || again.sets != 1 || c.N != 1 {
+		t.Fatalf("replay sent %+v %+v, %d SetValue calls, state %+v", again.loops, again.emits, again.sets, c)
+	}
+
+	// A duplicate the outbox does not remember: nothing sent, state healed.
+	dup := &fakeContext{partition: 2, offset: 40, value: c}
+	if got := Update(dup, fresh, 4, rule(40)); got != Duplicate {
+		t.Fatalf("duplicate: %v, want Duplicate", got)
+	}
+	if len(dup.loops)+len(dup.emits) != 0 || dup.sets != 1 || dup.value != c || c.N != 1 {
+		t.Fatalf("duplicate sent %+v %+v, %d SetValue calls", dup.loops, dup.emits, dup.sets)
+	}
+
+	// A duplicate on a key with no state writes nothing.
+	empty := &fakeContext{partition: 0, offset: 0}
+	if got := Update(empty, fresh, 4, rule(0)); got != Duplicate || empty.sets != 0 {
+		t.Fatalf("duplicate on an empty key: %v, %d SetValue calls", got, empty.sets)
+	}
+
+	// The outbox keeps the newest keep callbacks.
+	for off := int64(42); off < 48; off++ {
+		if got := Update(&fakeContext{partition: 2, offset: off, value: c}, fresh, 4, rule(off)); got != Changed {
+			t.Fatalf("offset %d: %v", off, got)
+		}
+	}
+	if len(c.Outbox) != 4 || c.Outbox[0].Offset != 44 {
+		t.Fatalf("outbox %+v", c.Outbox)
+	}
+}
+
+// plain is an entity without an outbox.
+type plain struct{ N int }
+
+func (*plain) Box() *Outbox { return nil }
+
+func TestUpdateWithoutOutbox(t *testing.T) {
+	ctx := &fakeContext{partition: 1, offset: 5}
+	fresh := func() *plain { return new(plain) }
+	if got := Update(ctx, fresh, 0, func(p *plain, _ *Emitter) bool { p.N++; return true }); got != Changed || ctx.value.(*plain).N != 1 {
+		t.Fatalf("%v %+v", got, ctx.value)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("an entity without an outbox emitted without a panic")
+		}
+	}()
+	Update(ctx, fresh, 0, func(_ *plain, em *Emitter) bool { em.Loopback("k", nil); return true })
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cdcflow/cdcflow/testkit/gokatest"
+
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/tester"
 
@@ -34,6 +36,10 @@ const benchLSN uint64 = 16_790_676
 // version, eight order-line deltas committed after it (the products topic
 // read a little behind order_items), marks from the six partitions of the
 // loop topic and the low-stock alert it emitted last in its outbox.
+
+// benchPendingLimit is PENDING_LIMIT's default.
+const benchPendingLimit = 256
+
 func benchProduct() *Product {
 	p := &Product{
 		Rev:         1843,
@@ -61,7 +67,7 @@ func benchProduct() *Product {
 		panic(err)
 	}
 	p.Outbox = delivery.Outbox{{Partition: 2, Offset: 51_234,
-		Outs: []delivery.Out{{Topic: string(DefaultLowStockTopic), Key: "17", Value: alert}}}}
+		Outs: []delivery.Out{{Topic: string(alerts), Key: "17", Value: alert}}}}
 	return p
 }
 
@@ -189,7 +195,7 @@ func BenchmarkApplyItem(b *testing.B) {
 // version. "pending=8": the typical product of benchProduct, its pending
 // list reset to the same eight deltas before each call (a copy of 8 small
 // structs, inside the timing). "pending=256": a product whose pending list
-// is full (DefaultPendingLimit), so every delta folds the oldest one.
+// is full (benchPendingLimit), so every delta folds the oldest one.
 func BenchmarkApplyDelta(b *testing.B) {
 	b.Run("pending=8", func(b *testing.B) {
 		p := benchProduct()
@@ -201,7 +207,7 @@ func BenchmarkApplyDelta(b *testing.B) {
 		for b.Loop() {
 			p.Pending = append(p.Pending[:0], tmpl...)
 			lsn++
-			changed, _, _ := applyDelta(p, debezium.Position{LSN: lsn, TsMs: tsStart + 10_000}, -2, DefaultPendingLimit)
+			changed, _, _ := applyDelta(p, debezium.Position{LSN: lsn, TsMs: tsStart + 10_000}, -2, benchPendingLimit)
 			if changed {
 				n++
 			}
@@ -214,18 +220,18 @@ func BenchmarkApplyDelta(b *testing.B) {
 	b.Run("pending=256", func(b *testing.B) {
 		p := benchProduct()
 		lsn := benchLSN + 10_000
-		for len(p.Pending) < DefaultPendingLimit {
+		for len(p.Pending) < benchPendingLimit {
 			lsn++
-			applyDelta(p, debezium.Position{LSN: lsn, TsMs: tsStart + 10_000}, -1, DefaultPendingLimit)
+			applyDelta(p, debezium.Position{LSN: lsn, TsMs: tsStart + 10_000}, -1, benchPendingLimit)
 		}
 		b.ReportAllocs()
 		folded := 0
 		for b.Loop() {
 			lsn++
-			_, f, _ := applyDelta(p, debezium.Position{LSN: lsn, TsMs: tsStart + 10_000}, -1, DefaultPendingLimit)
+			_, f, _ := applyDelta(p, debezium.Position{LSN: lsn, TsMs: tsStart + 10_000}, -1, benchPendingLimit)
 			folded += f
 		}
-		if folded != b.N || len(p.Pending) != DefaultPendingLimit {
+		if folded != b.N || len(p.Pending) != benchPendingLimit {
 			b.Fatalf("%d folds in %d deltas, %d pending", folded, b.N, len(p.Pending))
 		}
 		sinkInt = p.Available()
@@ -330,15 +336,11 @@ func benchGraph(b *testing.B) *tester.Tester {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	graph := Define(Config{
 		Group: group, ProductsTopic: pTopic, ItemsTopic: iTopic, LowStockTopic: alerts,
-		Threshold: 10, PendingLimit: DefaultPendingLimit, Log: log, Metrics: NewMetrics(nil),
-		Input: &cdc.Input{Service: "inventory-service", DLQTopic: dlq, Log: log,
-			Decoder: debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: 2})},
+		Threshold: 10, PendingLimit: benchPendingLimit, Log: log, Metrics: NewMetrics(nil),
+		Input: cdc.NewInput(cdc.InputConfig{Service: "inventory-service", DLQTopic: dlq, Log: log,
+			Decoder: debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: 2})}),
 	})
-	proc, err := goka.NewProcessor(nil, graph, goka.WithTester(tt), goka.WithNilHandling(goka.NilProcess),
-		goka.WithLogger(stdlog.New(io.Discard, "", 0)))
-	if err != nil {
-		b.Fatal(err)
-	}
+	proc := gokatest.NewProcessor(b, tt, graph, goka.WithLogger(stdlog.New(io.Discard, "", 0)))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- proc.Run(ctx) }()

@@ -26,16 +26,6 @@ import (
 	"github.com/cdcflow/cdcflow/processors/delivery"
 )
 
-// Defaults of the contract.
-const (
-	DefaultGroup         goka.Group  = "inventory-service-group"
-	DefaultProductsTopic goka.Stream = "dbserver1.public.products"
-	DefaultItemsTopic    goka.Stream = "dbserver1.public.order_items"
-	DefaultLowStockTopic goka.Stream = "inventory.low-stock-alerts"
-	DefaultThreshold                 = 10
-	DefaultPendingLimit              = 256
-)
-
 // How many callbacks' emits an entity remembers for replay after a crash.
 const (
 	itemOutboxKeep    = 4
@@ -51,7 +41,7 @@ type Config struct {
 	Threshold     int64 // LOW_STOCK_THRESHOLD
 	PendingLimit  int   // deltas kept individually per product, see Product
 	Input         *cdc.Input
-	Metrics       *Metrics
+	Metrics       *Metrics // nil: counted, but not registered
 	Log           *slog.Logger
 }
 
@@ -60,14 +50,16 @@ func Table(group goka.Group) goka.Table { return goka.GroupTable(group) }
 
 // Define returns the group graph.
 func Define(cfg Config) *goka.GroupGraph {
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
 	p := &processor{cfg: cfg}
-	return goka.DefineGroup(cfg.Group,
+	return cfg.Input.DefineGroup(cfg.Group,
 		cfg.Input.Edge(cfg.ProductsTopic, p.rekeyProduct),
 		cfg.Input.Edge(cfg.ItemsTopic, p.rekeyItem),
 		goka.Loop(new(codec.Bytes), p.onLoop),
 		goka.Persist(TableCodec{}),
 		goka.Output(cfg.LowStockTopic, new(codec.Bytes)),
-		cfg.Input.DeadLetterEdge(),
 	)
 }
 
@@ -136,93 +128,75 @@ func (p *processor) onLoop(ctx goka.Context, msg interface{}) {
 	}
 }
 
+// onItem turns an order line's change into stock deltas for its products.
 func (p *processor) onItem(ctx goka.Context, ev event) {
-	it, _ := ctx.Value().(*Item)
-	if it == nil {
-		it = new(Item)
+	out := delivery.Update(ctx, newItem, itemOutboxKeep, func(it *Item, em *delivery.Emitter) bool {
+		deltas, ok := applyItem(it, ev)
+		for _, d := range deltas {
+			em.Loopback(ProductKey(d.productID), deltaEvent(em.Origin(), ev.pos, d.amount))
+		}
+		return ok
+	})
+	if out == delivery.Duplicate {
+		p.cfg.Metrics.Duplicates.WithLabelValues("item").Inc()
 	}
-	if delivery.Replay(ctx, it.Outbox) {
-		delivery.Heal(ctx)
-		return
-	}
-	deltas, ok := applyItem(it, ev)
-	if !ok {
-		p.duplicate("item")
-		delivery.Heal(ctx)
-		return
-	}
-	em := delivery.NewEmitter(ctx)
-	for _, d := range deltas {
-		em.Loopback(ProductKey(d.productID), deltaEvent(em.Origin(), ev.pos, d.amount))
-	}
-	em.Record(&it.Outbox, itemOutboxKeep)
-	ctx.SetValue(it)
 }
 
+// onProduct applies a product version or a stock delta to a product and
+// alerts when its stock falls below the threshold.
 func (p *processor) onProduct(ctx goka.Context, ev event) {
-	pr, _ := ctx.Value().(*Product)
-	if pr == nil {
-		pr = new(Product)
-	}
-	if delivery.Replay(ctx, pr.Outbox) {
-		delivery.Heal(ctx)
-		return
-	}
-	switch ev.kind {
-	case evProduct:
-		out := applyProductChange(pr, ev)
-		if !out.applied {
-			p.duplicate("product")
-			delivery.Heal(ctx)
-			return
-		}
-		if out.overflow {
-			p.cfg.Log.Warn("products topic ran further behind order_items than PENDING_LIMIT covers; stock may be off",
-				"key", ctx.Key(), "version", ev.pos.String(), "pending_limit", p.cfg.PendingLimit)
-			if p.cfg.Metrics != nil {
-				p.cfg.Metrics.Overflow.Inc()
+	m := p.cfg.Metrics
+	out := delivery.Update(ctx, newProduct, productOutboxKeep, func(pr *Product, em *delivery.Emitter) bool {
+		switch ev.kind {
+		case evProduct:
+			res := applyProductChange(pr, ev)
+			if !res.applied {
+				return false
+			}
+			if res.overflow {
+				p.cfg.Log.Warn("products topic ran further behind order_items than PENDING_LIMIT covers; stock may be off",
+					"key", ctx.Key(), "version", ev.pos.String(), "pending_limit", p.cfg.PendingLimit)
+				m.Overflow.Inc()
+			}
+			if res.unresolved {
+				p.cfg.Log.Warn("a product change left a TOASTed column unchanged, but no earlier version of the product is known; it is stored empty",
+					"key", ctx.Key(), "version", ev.pos.String())
+				m.Unresolved.Inc()
+			}
+			m.Ambiguous.Add(float64(res.ambiguous))
+		case evDelta:
+			if !pr.Marks.Admit(ev.origin) {
+				return false
+			}
+			_, folded, ambiguous := applyDelta(pr, ev.pos, ev.amount, p.cfg.PendingLimit)
+			m.Folded.Add(float64(folded))
+			if ambiguous {
+				m.Ambiguous.Inc()
 			}
 		}
-		if out.unresolved {
-			p.cfg.Log.Warn("a product change left a TOASTed column unchanged, but no earlier version of the product is known; it is stored empty",
-				"key", ctx.Key(), "version", ev.pos.String())
-			if p.cfg.Metrics != nil {
-				p.cfg.Metrics.Unresolved.Inc()
-			}
+		if crossing(pr, p.cfg.Threshold) {
+			em.Emit(p.cfg.LowStockTopic, productID(ctx.Key()), p.alert(ctx.Key(), pr, ev.pos))
 		}
-		if out.ambiguous > 0 && p.cfg.Metrics != nil {
-			p.cfg.Metrics.Ambiguous.Add(float64(out.ambiguous))
+		return true
+	})
+	if out == delivery.Duplicate {
+		kind := "product"
+		if ev.kind == evDelta {
+			kind = "delta"
 		}
-	case evDelta:
-		if !pr.Marks.Admit(ev.origin) {
-			p.duplicate("delta")
-			delivery.Heal(ctx)
-			return
-		}
-		_, folded, ambiguous := applyDelta(pr, ev.pos, ev.amount, p.cfg.PendingLimit)
-		if folded > 0 && p.cfg.Metrics != nil {
-			p.cfg.Metrics.Folded.Add(float64(folded))
-		}
-		if ambiguous && p.cfg.Metrics != nil {
-			p.cfg.Metrics.Ambiguous.Inc()
-		}
+		m.Duplicates.WithLabelValues(kind).Inc()
 	}
-	if crossing(pr, p.cfg.Threshold) {
-		em := delivery.NewEmitter(ctx)
-		em.Emit(p.cfg.LowStockTopic, productID(ctx.Key()), p.alert(ctx.Key(), pr, ev.pos))
-		em.Record(&pr.Outbox, productOutboxKeep)
-	}
-	ctx.SetValue(pr)
 }
+
+func newItem() *Item       { return new(Item) }
+func newProduct() *Product { return new(Product) }
 
 func (p *processor) alert(key string, pr *Product, pos debezium.Position) []byte {
 	id := productID(key)
 	n := pr.Available()
 	p.cfg.Log.Warn(fmt.Sprintf("LOW STOCK ALERT: product_id=%s has only %d items remaining", id, n),
 		"product_id", id, "stock_quantity", n, "threshold", p.cfg.Threshold)
-	if p.cfg.Metrics != nil {
-		p.cfg.Metrics.Alerts.Inc()
-	}
+	p.cfg.Metrics.Alerts.Inc()
 	b, _ := json.Marshal(Alert{
 		ProductID: json.Number(id), Name: pr.Name, StockQuantity: n, Threshold: p.cfg.Threshold,
 		Ts: time.UnixMilli(pos.TsMs).UTC().Format(time.RFC3339Nano),
@@ -238,12 +212,3 @@ type Alert struct {
 	Threshold     int64       `json:"threshold"`
 	Ts            string      `json:"ts"` // commit time of the change that crossed the threshold
 }
-
-func (p *processor) duplicate(kind string) {
-	if p.cfg.Metrics != nil {
-		p.cfg.Metrics.Duplicates.WithLabelValues(kind).Inc()
-	}
-}
-
-// productID returns the id part of a product key.
-func productID(key string) string { return key[len(productPrefix):] }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/cdcflow/cdcflow/testkit/gokatest"
+
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/tester"
 
@@ -46,13 +48,10 @@ func newHarness(t *testing.T, opts dbzenc.EncodeOptions) *harness {
 	graph := Define(Config{
 		Group: group, ProductsTopic: pTopic, ItemsTopic: iTopic, LowStockTopic: alerts,
 		Threshold: 10, PendingLimit: 256, Log: log,
-		Input: &cdc.Input{Service: "inventory-service", DLQTopic: dlq, Log: log,
-			Decoder: debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: 2})},
+		Input: cdc.NewInput(cdc.InputConfig{Service: "inventory-service", DLQTopic: dlq, Log: log,
+			Decoder: debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: 2})}),
 	})
-	proc, err := goka.NewProcessor(nil, graph, goka.WithTester(tt), goka.WithNilHandling(goka.NilProcess))
-	if err != nil {
-		t.Fatal(err)
-	}
+	proc := gokatest.NewProcessor(t, tt, graph)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- proc.Run(ctx) }()

@@ -2,26 +2,66 @@ package inventory
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/cdcflow/cdcflow/codecs/debezium"
 	"github.com/cdcflow/cdcflow/codecs/state"
 	"github.com/cdcflow/cdcflow/processors/delivery"
 )
 
-// Table keys: one group table holds both kinds of entity.
+// Table keys: one group table holds both kinds of entity, each under its
+// key prefix followed by the row id in decimal.
 const (
 	productPrefix = "p/"
 	itemPrefix    = "i/"
 )
 
 // ProductKey is the table key of a product's stock.
-func ProductKey(id int64) string { return fmt.Sprintf("%s%d", productPrefix, id) }
+func ProductKey(id int64) string { return productPrefix + strconv.FormatInt(id, 10) }
 
 // ItemKey is the table key of an order line.
-func ItemKey(id int64) string { return fmt.Sprintf("%s%d", itemPrefix, id) }
+func ItemKey(id int64) string { return itemPrefix + strconv.FormatInt(id, 10) }
+
+// ParseProductKey returns the product id of a table key that holds a
+// *Product, and false for any other key.
+func ParseProductKey(key string) (id int64, ok bool) {
+	rest, found := strings.CutPrefix(key, productPrefix)
+	if !found {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil || ProductKey(id) != key {
+		return 0, false
+	}
+	return id, true
+}
 
 // IsProductKey reports whether a table key holds a *Product.
-func IsProductKey(key string) bool { return len(key) > 2 && key[:2] == productPrefix }
+func IsProductKey(key string) bool {
+	_, ok := ParseProductKey(key)
+	return ok
+}
+
+// productID is the decimal id of a product key.
+func productID(key string) string { return strings.TrimPrefix(key, productPrefix) }
+
+// TableCodec is the goka.Codec of the group table: *Product under product
+// keys, *Item under item keys.
+type TableCodec struct{}
+
+// tableKinds are the kinds of the group table. Their tags are those of the
+// first release, whose values start with the tag alone (layout version 1).
+var tableKinds = state.NewTable("inventory",
+	state.Kind{Tag: 1, Name: "product", Version: 1, New: func() state.Value { return new(Product) }},
+	state.Kind{Tag: 2, Name: "item", Version: 1, New: func() state.Value { return new(Item) }},
+)
+
+// Encode implements goka.Codec.
+func (TableCodec) Encode(v any) ([]byte, error) { return tableKinds.Encode(v) }
+
+// Decode implements goka.Codec.
+func (TableCodec) Decode(data []byte) (any, error) { return tableKinds.Decode(data) }
 
 // Product is the stock state of one product: the latest product version
 // (which fixes the stock as of its commit position) plus the order-line
@@ -53,6 +93,9 @@ type Product struct {
 	CDCTsMs int64 // source time of the latest change applied
 	Outbox  delivery.Outbox
 }
+
+// Box implements delivery.Entity.
+func (p *Product) Box() *delivery.Outbox { return &p.Outbox }
 
 // Pending is an order-line delta committed after the product's version.
 type Pending struct {
@@ -89,14 +132,11 @@ type Item struct {
 	Outbox    delivery.Outbox
 }
 
-const (
-	kindProduct byte = 1
-	kindItem    byte = 2
-)
+// Box implements delivery.Entity.
+func (it *Item) Box() *delivery.Outbox { return &it.Outbox }
 
 // MarshalState implements the state encoding.
 func (p *Product) MarshalState(w *state.Writer) {
-	w.Byte(kindProduct)
 	w.Uvarint(p.Rev)
 	p.Applied.MarshalState(w)
 	w.Bool(p.Live)
@@ -119,10 +159,7 @@ func (p *Product) MarshalState(w *state.Writer) {
 }
 
 // UnmarshalState implements the state encoding.
-func (p *Product) UnmarshalState(r *state.Reader) error {
-	if k := r.Byte(); k != kindProduct {
-		return fmt.Errorf("inventory: product state has kind %d", k)
-	}
+func (p *Product) UnmarshalState(r *state.Reader, _ int) error {
 	p.Rev = r.Uvarint()
 	p.Applied.UnmarshalState(r)
 	p.Live = r.Bool()
@@ -147,7 +184,6 @@ func (p *Product) UnmarshalState(r *state.Reader) error {
 
 // MarshalState implements the state encoding.
 func (it *Item) MarshalState(w *state.Writer) {
-	w.Byte(kindItem)
 	it.Applied.MarshalState(w)
 	w.Bool(it.Live)
 	w.Varint(it.ProductID)
@@ -156,56 +192,13 @@ func (it *Item) MarshalState(w *state.Writer) {
 }
 
 // UnmarshalState implements the state encoding.
-func (it *Item) UnmarshalState(r *state.Reader) error {
-	if k := r.Byte(); k != kindItem {
-		return fmt.Errorf("inventory: item state has kind %d", k)
-	}
+func (it *Item) UnmarshalState(r *state.Reader, _ int) error {
 	it.Applied.UnmarshalState(r)
 	it.Live = r.Bool()
 	it.ProductID = r.Varint()
 	it.Quantity = r.Varint()
 	it.Outbox.UnmarshalState(r)
 	return r.Err()
-}
-
-// TableCodec encodes the group table's values: *Product under product keys,
-// *Item under item keys.
-type TableCodec struct{}
-
-// Encode implements goka.Codec.
-func (TableCodec) Encode(v interface{}) ([]byte, error) {
-	w := state.NewWriter(make([]byte, 0, 96))
-	switch x := v.(type) {
-	case *Product:
-		x.MarshalState(w)
-	case *Item:
-		x.MarshalState(w)
-	default:
-		return nil, fmt.Errorf("inventory table codec: cannot encode %T", v)
-	}
-	return w.Bytes(), nil
-}
-
-// Decode implements goka.Codec.
-func (TableCodec) Decode(data []byte) (interface{}, error) {
-	if len(data) == 0 {
-		return nil, fmt.Errorf("inventory table codec: empty value")
-	}
-	var v interface {
-		UnmarshalState(*state.Reader) error
-	}
-	switch data[0] {
-	case kindProduct:
-		v = new(Product)
-	case kindItem:
-		v = new(Item)
-	default:
-		return nil, fmt.Errorf("inventory table codec: unknown kind %d", data[0])
-	}
-	if err := state.Unmarshal(data, v); err != nil {
-		return nil, fmt.Errorf("inventory table codec: %w", err)
-	}
-	return v, nil
 }
 
 // Events travel on the group's loopback topic, keyed by the entity they

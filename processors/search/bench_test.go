@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/cdcflow/cdcflow/testkit/gokatest"
+
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/tester"
 
@@ -158,14 +160,10 @@ func benchGraph(b *testing.B) *tester.Tester {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	graph := Define(Config{
 		Group: group, ProductsTopic: pTopic, Log: log, Metrics: NewMetrics(nil),
-		Input: &cdc.Input{Service: "search-indexer", DLQTopic: dlq, Log: log,
-			Decoder: debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: 2})},
+		Input: cdc.NewInput(cdc.InputConfig{Service: "search-indexer", DLQTopic: dlq, Log: log,
+			Decoder: debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: 2})}),
 	})
-	proc, err := goka.NewProcessor(nil, graph, goka.WithTester(tt), goka.WithNilHandling(goka.NilProcess),
-		goka.WithLogger(stdlog.New(io.Discard, "", 0)))
-	if err != nil {
-		b.Fatal(err)
-	}
+	proc := gokatest.NewProcessor(b, tt, graph, goka.WithLogger(stdlog.New(io.Discard, "", 0)))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- proc.Run(ctx) }()

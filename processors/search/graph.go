@@ -26,18 +26,12 @@ import (
 	"github.com/cdcflow/cdcflow/processors/delivery"
 )
 
-// Defaults of the contract.
-const (
-	DefaultGroup         goka.Group  = "search-indexer-group"
-	DefaultProductsTopic goka.Stream = "dbserver1.public.products"
-)
-
 // Config configures the search-indexer group graph.
 type Config struct {
-	Group         goka.Group  // KAFKA_GROUP_ID; DefaultGroup
-	ProductsTopic goka.Stream // DefaultProductsTopic
+	Group         goka.Group  // KAFKA_GROUP_ID
+	ProductsTopic goka.Stream // the products topic of KAFKA_TOPICS
 	Input         *cdc.Input
-	Metrics       *Metrics // optional
+	Metrics       *Metrics // nil: counted, but not registered
 	Log           *slog.Logger
 }
 
@@ -46,12 +40,14 @@ func Table(group goka.Group) goka.Table { return goka.GroupTable(group) }
 
 // Define returns the group graph.
 func Define(cfg Config) *goka.GroupGraph {
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
 	p := &processor{cfg: cfg}
-	return goka.DefineGroup(cfg.Group,
+	return cfg.Input.DefineGroup(cfg.Group,
 		cfg.Input.Edge(cfg.ProductsTopic, p.rekey),
 		goka.Loop(new(codec.Bytes), p.onLoop),
 		goka.Persist(DocCodec{}),
-		cfg.Input.DeadLetterEdge(),
 	)
 }
 
@@ -98,28 +94,23 @@ func (p *processor) onLoop(ctx goka.Context, msg interface{}) {
 		ctx.Fail(fmt.Errorf("key %q: %w", ctx.Key(), err))
 		return
 	}
-	d, _ := ctx.Value().(*Doc)
-	if d == nil {
-		d = new(Doc)
-	}
-	applied, unresolved := applyChange(d, ev)
-	if !applied {
-		if p.cfg.Metrics != nil {
-			p.cfg.Metrics.Duplicates.Inc()
+	m := p.cfg.Metrics
+	out := delivery.Update(ctx, newDoc, 0, func(d *Doc, _ *delivery.Emitter) bool {
+		applied, unresolved := applyChange(d, ev)
+		if applied && unresolved {
+			p.cfg.Log.Warn("a product change left a TOASTed column unchanged, but no earlier version of the product is known; it is indexed empty",
+				"key", ctx.Key(), "position", ev.pos.String())
+			m.Unresolved.Inc()
 		}
+		return applied
+	})
+	switch out {
+	case delivery.Changed:
+		m.Applied.WithLabelValues(ev.op.String()).Inc()
+	case delivery.Duplicate:
+		m.Duplicates.Inc()
 		p.cfg.Log.Debug("duplicate or stale product change ignored", "key", ctx.Key(), "position", ev.pos.String(), "op", ev.op.String())
-		delivery.Heal(ctx)
-		return
 	}
-	if unresolved {
-		p.cfg.Log.Warn("a product change left a TOASTed column unchanged, but no earlier version of the product is known; it is indexed empty",
-			"key", ctx.Key(), "position", ev.pos.String())
-		if p.cfg.Metrics != nil {
-			p.cfg.Metrics.Unresolved.Inc()
-		}
-	}
-	if p.cfg.Metrics != nil {
-		p.cfg.Metrics.Applied.WithLabelValues(ev.op.String()).Inc()
-	}
-	ctx.SetValue(d)
 }
+
+func newDoc() *Doc { return new(Doc) }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/cdcflow/cdcflow/testkit/gokatest"
+
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/tester"
 
@@ -46,13 +48,10 @@ func newHarness(t *testing.T, opts dbzenc.EncodeOptions) *harness {
 	metrics := NewMetrics(nil)
 	graph := Define(Config{
 		Group: group, ProductsTopic: pTopic, Log: log, Metrics: metrics,
-		Input: &cdc.Input{Service: "search-indexer", DLQTopic: dlq, Log: log,
-			Decoder: debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: 2})},
+		Input: cdc.NewInput(cdc.InputConfig{Service: "search-indexer", DLQTopic: dlq, Log: log,
+			Decoder: debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: 2})}),
 	})
-	proc, err := goka.NewProcessor(nil, graph, goka.WithTester(tt), goka.WithNilHandling(goka.NilProcess))
-	if err != nil {
-		t.Fatal(err)
-	}
+	proc := gokatest.NewProcessor(t, tt, graph)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- proc.Run(ctx) }()

@@ -42,12 +42,11 @@ type Doc struct {
 	CDCTsMs     int64 // source time (commit, ms) of the latest change applied
 }
 
-// docVersion is the first byte of an encoded Doc: the encoding's version.
-const docVersion byte = 1
+// Box implements delivery.Entity: a Doc emits nothing.
+func (d *Doc) Box() *delivery.Outbox { return nil }
 
 // MarshalState implements the state encoding.
 func (d *Doc) MarshalState(w *state.Writer) {
-	w.Byte(docVersion)
 	w.Uvarint(d.Rev)
 	d.Applied.MarshalState(w)
 	w.Bool(d.Live)
@@ -60,10 +59,7 @@ func (d *Doc) MarshalState(w *state.Writer) {
 }
 
 // UnmarshalState implements the state encoding.
-func (d *Doc) UnmarshalState(r *state.Reader) error {
-	if v := r.Byte(); r.Err() == nil && v != docVersion {
-		return fmt.Errorf("search: doc state has version %d, want %d", v, docVersion)
-	}
+func (d *Doc) UnmarshalState(r *state.Reader, _ int) error {
 	d.Rev = r.Uvarint()
 	if err := d.Applied.UnmarshalState(r); err != nil {
 		return err
@@ -78,30 +74,20 @@ func (d *Doc) UnmarshalState(r *state.Reader) error {
 	return r.Err()
 }
 
-// DocCodec is the goka.Codec of the group table: it encodes *Doc (or Doc)
-// and decodes to *Doc.
+// DocCodec is the goka.Codec of the group table: *Doc under every key.
 type DocCodec struct{}
 
+// tableKinds are the kinds of the group table: one. Values of the first
+// release start with the tag alone (layout version 1).
+var tableKinds = state.NewTable("search",
+	state.Kind{Tag: 1, Name: "doc", Version: 1, New: func() state.Value { return new(Doc) }},
+)
+
 // Encode implements goka.Codec.
-func (DocCodec) Encode(v interface{}) ([]byte, error) {
-	b, err := state.Codec[Doc, *Doc]{}.Encode(v)
-	if err != nil {
-		return nil, fmt.Errorf("search doc codec: %w", err)
-	}
-	return b, nil
-}
+func (DocCodec) Encode(v any) ([]byte, error) { return tableKinds.Encode(v) }
 
 // Decode implements goka.Codec. It returns *Doc.
-func (DocCodec) Decode(data []byte) (interface{}, error) {
-	if len(data) == 0 {
-		return nil, fmt.Errorf("search doc codec: empty value")
-	}
-	v, err := state.Codec[Doc, *Doc]{}.Decode(data)
-	if err != nil {
-		return nil, fmt.Errorf("search doc codec: %w", err)
-	}
-	return v, nil
-}
+func (DocCodec) Decode(data []byte) (any, error) { return tableKinds.Decode(data) }
 
 // DecodeDoc decodes a table value.
 func DecodeDoc(data []byte) (*Doc, error) {

@@ -20,13 +20,14 @@ func InventoryTable(name string) dynamo.TableSpec {
 // products are put, deleted ones deleted, order lines not mirrored.
 func InventoryItem(key string, value interface{}) (dynamo.Item, bool) {
 	p, ok := value.(*inventory.Product)
-	if !ok || p == nil || !inventory.IsProductKey(key) {
+	if !ok || p == nil {
 		return dynamo.Item{}, false
 	}
-	id := key[2:]
-	if _, err := strconv.ParseInt(id, 10, 64); err != nil {
+	n, ok := inventory.ParseProductKey(key)
+	if !ok {
 		return dynamo.Item{}, false
 	}
+	id := strconv.FormatInt(n, 10)
 	keyAttrs := map[string]types.AttributeValue{"product_id": &types.AttributeValueMemberN{Value: id}}
 	if !p.Live {
 		if !p.Deleted {

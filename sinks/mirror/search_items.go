@@ -1,13 +1,8 @@
 package mirror
 
 import (
-	"context"
-	"fmt"
-	"slices"
 	"strconv"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/cdcflow/cdcflow/codecs/money"
@@ -88,50 +83,4 @@ func SearchCDCTime(value interface{}) int64 {
 		return d.CDCTsMs
 	}
 	return 0
-}
-
-// PriceRange returns the ids (ascending) of the products in the search table
-// whose price in cents lies in [minCents, maxCents]: one paginated Query of
-// price-range-index per price shard, never a Scan.
-func PriceRange(ctx context.Context, client dynamodb.QueryAPIClient, table string, minCents, maxCents int64) ([]int64, error) {
-	if minCents > maxCents {
-		return nil, nil
-	}
-	var ids []int64
-	for shard := range int64(SearchPriceShards) {
-		in := &dynamodb.QueryInput{
-			TableName:              aws.String(table),
-			IndexName:              aws.String(SearchPriceRangeIndex),
-			KeyConditionExpression: aws.String("#s = :s AND #p BETWEEN :lo AND :hi"),
-			ExpressionAttributeNames: map[string]string{
-				"#s": "price_shard", "#p": "price", "#id": "product_id",
-			},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":s":  &types.AttributeValueMemberN{Value: strconv.FormatInt(shard, 10)},
-				":lo": &types.AttributeValueMemberN{Value: strconv.FormatInt(minCents, 10)},
-				":hi": &types.AttributeValueMemberN{Value: strconv.FormatInt(maxCents, 10)},
-			},
-			ProjectionExpression: aws.String("#id"),
-		}
-		pages := dynamodb.NewQueryPaginator(client, in)
-		for pages.HasMorePages() {
-			out, err := pages.NextPage(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("price range [%d, %d] of %s: query shard %d: %w", minCents, maxCents, table, shard, err)
-			}
-			for _, item := range out.Items {
-				n, ok := item["product_id"].(*types.AttributeValueMemberN)
-				if !ok {
-					return nil, fmt.Errorf("price range of %s: item without a numeric product_id", table)
-				}
-				id, err := strconv.ParseInt(n.Value, 10, 64)
-				if err != nil {
-					return nil, fmt.Errorf("price range of %s: product_id %q: %w", table, n.Value, err)
-				}
-				ids = append(ids, id)
-			}
-		}
-	}
-	slices.Sort(ids)
-	return ids, nil
 }

@@ -115,7 +115,8 @@ func Read(t Table) (*Snapshot, error) {
 		switch x := v.(type) {
 		case *analytics.Daily:
 			if !x.IsZero() {
-				s.Days = append(s.Days, DayFigures{key[2:], x.TotalCents, x.OrderCount})
+				_, day, _ := analytics.ParseKey(key)
+				s.Days = append(s.Days, DayFigures{day, x.TotalCents, x.OrderCount})
 			}
 		case *analytics.ProductSales:
 			id, err := keyID(key)
@@ -135,7 +136,8 @@ func Read(t Table) (*Snapshot, error) {
 			}
 		case *analytics.Status:
 			if x.Count != 0 {
-				s.Statuses = append(s.Statuses, StatusFigures{key[2:], x.Count})
+				_, status, _ := analytics.ParseKey(key)
+				s.Statuses = append(s.Statuses, StatusFigures{status, x.Count})
 			}
 		case *analytics.Window:
 			start, err := keyID(key)
@@ -147,8 +149,7 @@ func Read(t Table) (*Snapshot, error) {
 		return nil
 	}
 	if rt, ok := t.(rangeTable); ok {
-		for _, prefix := range []string{analytics.DailyPrefix, analytics.ProductPrefix, analytics.CustomerPrefix,
-			analytics.StatusPrefix, analytics.WindowPrefix} {
+		for _, prefix := range analytics.AggregatePrefixes() {
 			// An empty limit iterates the keys starting with prefix.
 			it, err := rt.IteratorWithRange(prefix, "")
 			if err != nil {
@@ -189,10 +190,12 @@ func scan(it goka.Iterator, visit func(key string, v interface{}) error) error {
 	return nil
 }
 
+// keyID is the numeric id of a product, customer or window key.
 func keyID(key string) (int64, error) {
-	id, err := strconv.ParseInt(key[2:], 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("analytics view: malformed key %q: %w", key, err)
+	_, rest, ok := analytics.ParseKey(key)
+	id, err := strconv.ParseInt(rest, 10, 64)
+	if !ok || err != nil {
+		return 0, fmt.Errorf("analytics view: malformed key %q: want a kind prefix and a decimal id", key)
 	}
 	return id, nil
 }

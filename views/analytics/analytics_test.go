@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cdcflow/cdcflow/testkit/gokatest"
+
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/tester"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +24,12 @@ import (
 	"github.com/cdcflow/cdcflow/processors/cdc"
 	"github.com/cdcflow/cdcflow/tools/dbzenc"
 	"github.com/cdcflow/cdcflow/views/httpapi"
+)
+
+// The CDC topics of the contract.
+const (
+	ordersTopic goka.Stream = "dbserver1.public.orders"
+	itemsTopic  goka.Stream = "dbserver1.public.order_items"
 )
 
 // mapTable is a Table over a map, iterated in key order like LevelDB.
@@ -164,14 +172,11 @@ func testerTable(t *testing.T) (*tester.Tester, *goka.View) {
 	tt := tester.New(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	graph := analytics.Define(analytics.Config{
-		Group: group, OrdersTopic: analytics.DefaultOrdersTopic, ItemsTopic: analytics.DefaultItemsTopic, Log: log,
-		Input: &cdc.Input{Service: "analytics-service", DLQTopic: "analytics-service-dlq", Log: log,
-			Decoder: debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: 2})},
+		Group: group, OrdersTopic: ordersTopic, ItemsTopic: itemsTopic, Log: log,
+		Input: cdc.NewInput(cdc.InputConfig{Service: "analytics-service", DLQTopic: "analytics-service-dlq", Log: log,
+			Decoder: debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: 2})}),
 	})
-	proc, err := goka.NewProcessor(nil, graph, goka.WithTester(tt), goka.WithNilHandling(goka.NilProcess))
-	if err != nil {
-		t.Fatal(err)
-	}
+	proc := gokatest.NewProcessor(t, tt, graph)
 	view, err := goka.NewView(nil, analytics.Table(group), analytics.TableCodec{}, goka.WithViewTester(tt))
 	if err != nil {
 		t.Fatal(err)

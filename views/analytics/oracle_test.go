@@ -5,7 +5,6 @@ import (
 	"maps"
 	"testing"
 
-	"github.com/cdcflow/cdcflow/processors/analytics"
 	"github.com/cdcflow/cdcflow/tools/dbzenc"
 	"github.com/cdcflow/cdcflow/tools/oracle"
 	"github.com/cdcflow/cdcflow/tools/shopsim"
@@ -42,7 +41,7 @@ func TestMatchesTheOracle(t *testing.T) {
 
 			tt, view := testerTable(t)
 			for _, r := range recs {
-				if r.Topic != string(analytics.DefaultOrdersTopic) && r.Topic != string(analytics.DefaultItemsTopic) {
+				if r.Topic != string(ordersTopic) && r.Topic != string(itemsTopic) {
 					continue // products: not an input of the analytics
 				}
 				var v interface{}

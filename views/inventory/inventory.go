@@ -69,16 +69,13 @@ func Below(t Table, n int64) ([]Stock, error) {
 	var out []Stock
 	for it.Next() {
 		key := it.Key()
-		if !inventory.IsProductKey(key) {
+		id, ok := inventory.ParseProductKey(key)
+		if !ok {
 			continue
 		}
 		v, err := it.Value()
 		if err != nil {
 			return nil, fmt.Errorf("inventory view: value of %s: %w", key, err)
-		}
-		id, err := strconv.ParseInt(key[2:], 10, 64)
-		if err != nil {
-			continue
 		}
 		if s, ok := FromState(id, v.(*inventory.Product)); ok && s.StockQuantity < n {
 			out = append(out, s)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cdcflow/cdcflow/testkit/gokatest"
+
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
 	"github.com/lovoo/goka/tester"
@@ -19,8 +21,9 @@ import (
 )
 
 const (
-	group   goka.Group = "search-view-test"
-	tsStart int64      = 1736931600000
+	group         goka.Group  = "search-view-test"
+	productsTopic goka.Stream = "dbserver1.public.products"
+	tsStart       int64       = 1736931600000
 )
 
 // pipeline runs the search-indexer graph and a view of its table feeding an
@@ -38,14 +41,11 @@ func newPipeline(t *testing.T, opts dbzenc.EncodeOptions) *pipeline {
 	tt := tester.New(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	graph := search.Define(search.Config{
-		Group: group, ProductsTopic: search.DefaultProductsTopic, Log: log,
-		Input: &cdc.Input{Service: "search-indexer", DLQTopic: "search-indexer-dlq", Log: log,
-			Decoder: debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: 2})},
+		Group: group, ProductsTopic: productsTopic, Log: log,
+		Input: cdc.NewInput(cdc.InputConfig{Service: "search-indexer", DLQTopic: "search-indexer-dlq", Log: log,
+			Decoder: debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: 2})}),
 	})
-	proc, err := goka.NewProcessor(nil, graph, goka.WithTester(tt), goka.WithNilHandling(goka.NilProcess))
-	if err != nil {
-		t.Fatal(err)
-	}
+	proc := gokatest.NewProcessor(t, tt, graph)
 	ix := New(log)
 	vopts := append([]goka.ViewOption{goka.WithViewTester(tt)}, ix.ViewOptions(tt.StorageBuilder())...)
 	view, err := goka.NewView(nil, search.Table(group), search.DocCodec{}, vopts...)
