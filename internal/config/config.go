@@ -158,7 +158,7 @@ func Load(s Service, getenv func(string) (string, bool)) (Config, error) {
 	c.S3Bucket = r.str("S3_BUCKET", "")
 	c.DLQS3Bucket = r.str("DLQ_S3_BUCKET", "")
 	c.DLQTopic = r.str("DLQ_TOPIC", s.Name+"-dlq")
-	c.FlushInterval = time.Duration(r.intRange("FLUSH_INTERVAL", 300, 1, 86400)) * time.Second
+	c.FlushInterval = r.seconds("FLUSH_INTERVAL", 300*time.Second, time.Second, 24*time.Hour)
 
 	c.LowStockThreshold = int64(r.intRange("LOW_STOCK_THRESHOLD", 10, 0, 1<<31-1))
 	c.LowStockTopic = r.str("LOW_STOCK_TOPIC", "inventory.low-stock-alerts")
@@ -255,6 +255,29 @@ func (r *reader) intRange(name string, def, lo, hi int) int {
 		return def
 	}
 	return n
+}
+
+// seconds reads a duration given as whole seconds ("300", the contract's
+// form) or as a Go duration ("5m", "90s", "1h30m"), within [lo, hi].
+func (r *reader) seconds(name string, def, lo, hi time.Duration) time.Duration {
+	v, ok := r.getenv(name)
+	v = strings.TrimSpace(v)
+	if !ok || v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if n, nerr := strconv.Atoi(v); nerr == nil {
+		d, err = time.Duration(n)*time.Second, nil
+	}
+	if err != nil {
+		r.bad(name, fmt.Sprintf("%q is neither whole seconds nor a duration like 5m", v))
+		return def
+	}
+	if d < lo || d > hi {
+		r.bad(name, fmt.Sprintf("%v is outside [%v, %v]", d, lo, hi))
+		return def
+	}
+	return d
 }
 
 func (r *reader) boolean(name string, def bool) bool {

@@ -99,3 +99,31 @@ func TestInputTopicsByTable(t *testing.T) {
 		}
 	}
 }
+
+// FLUSH_INTERVAL takes the contract's whole seconds and Go durations.
+func TestFlushIntervalForms(t *testing.T) {
+	for v, want := range map[string]time.Duration{
+		"300": 300 * time.Second, "5m": 5 * time.Minute, " 90s ": 90 * time.Second, "1h30m": 90 * time.Minute, "1": time.Second, "24h": 24 * time.Hour,
+	} {
+		c, err := Load(Inventory, func(k string) (string, bool) {
+			if k == "FLUSH_INTERVAL" {
+				return v, true
+			}
+			return "", false
+		})
+		if err != nil || c.FlushInterval != want {
+			t.Errorf("FLUSH_INTERVAL=%q: %v, %v; want %v", v, c.FlushInterval, err, want)
+		}
+	}
+	for _, v := range []string{"0", "500ms", "25h", "-5", "5 minutes", "1.5"} {
+		_, err := Load(Inventory, func(k string) (string, bool) {
+			if k == "FLUSH_INTERVAL" {
+				return v, true
+			}
+			return "", false
+		})
+		if err == nil || !strings.Contains(err.Error(), "FLUSH_INTERVAL") {
+			t.Errorf("FLUSH_INTERVAL=%q accepted (%v)", v, err)
+		}
+	}
+}
