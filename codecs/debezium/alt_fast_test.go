@@ -388,12 +388,12 @@ func (d *Decoder) decodeFast(topic string, key, value []byte) (Message, error) {
 }
 
 func BenchmarkDecodeFastEnvelope(b *testing.B) {
-	benchAlt(b, "envelope.jsonl", (*Decoder).decodeFast)
+	benchDecode(b, "envelope.jsonl", (*Decoder).decodeFast)
 }
-func BenchmarkDecodeFastFlat(b *testing.B) { benchAlt(b, "flat.jsonl", (*Decoder).decodeFast) }
+func BenchmarkDecodeFastFlat(b *testing.B) { benchDecode(b, "flat.jsonl", (*Decoder).decodeFast) }
 func BenchmarkDecodeFastValidatedEnvelope(b *testing.B) {
-	benchAlt(b, "envelope.jsonl", (*Decoder).decodeFastValidated)
+	benchDecode(b, "envelope.jsonl", (*Decoder).decodeFastValidated)
 }
 func BenchmarkDecodeFastValidatedFlat(b *testing.B) {
-	benchAlt(b, "flat.jsonl", (*Decoder).decodeFastValidated)
+	benchDecode(b, "flat.jsonl", (*Decoder).decodeFastValidated)
 }

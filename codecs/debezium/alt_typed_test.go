@@ -23,7 +23,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -814,31 +813,9 @@ func TestAltDecodersEquivalent(t *testing.T) {
 		}
 	}
 	t.Logf("%d cases (%d sample lines): %d decode, %d fail in all decoders", len(cases), nSamples, okCount, errCount)
-	_ = strconv.Itoa
-}
-
-// ---- benchmark -----------------------------------------------------------------
-
-func benchAlt(b *testing.B, name string, fn altDecodeFunc) {
-	recs := benchRecords(b, name)
-	d := NewDecoder(DecoderOptions{DefaultScale: 2})
-	var size int64
-	for _, r := range recs {
-		size += int64(len(r.Key) + len(r.Value))
-	}
-	b.SetBytes(size / int64(len(recs)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		r := &recs[i%len(recs)]
-		if _, err := fn(d, r.Topic, r.Key, r.Value); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
 
 func BenchmarkDecodeTypedEnvelope(b *testing.B) {
-	benchAlt(b, "envelope.jsonl", (*Decoder).decodeTyped)
+	benchDecode(b, "envelope.jsonl", (*Decoder).decodeTyped)
 }
-func BenchmarkDecodeTypedFlat(b *testing.B) { benchAlt(b, "flat.jsonl", (*Decoder).decodeTyped) }
+func BenchmarkDecodeTypedFlat(b *testing.B) { benchDecode(b, "flat.jsonl", (*Decoder).decodeTyped) }
