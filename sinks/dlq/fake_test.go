@@ -63,6 +63,13 @@ func (f *fakeS3) setFailing(v bool) {
 	f.mu.Unlock()
 }
 
+// hold stops the fake from taking puts (each waits before it is seen)
+// until the returned release is called.
+func (f *fakeS3) hold() (release func()) {
+	f.mu.Lock()
+	return f.mu.Unlock
+}
+
 // keys returns the stored object names, sorted.
 func (f *fakeS3) keys() []string {
 	f.mu.Lock()
