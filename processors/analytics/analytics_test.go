@@ -1,7 +1,6 @@
 package analytics
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -57,15 +56,7 @@ func newHarness(t *testing.T, opts dbzenc.EncodeOptions) *harness {
 			Decoder: debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: 2})}),
 	})
 	proc := gokatest.NewProcessor(t, tt, graph)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- proc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("processor: %v", err)
-		}
-	})
+	gokatest.Run(t, proc.Run)
 	return &harness{t: t, tt: tt, opts: opts}
 }
 

@@ -1,13 +1,13 @@
 package search
 
 import (
-	"context"
 	"io"
 	stdlog "log"
 	"log/slog"
 	"testing"
 
 	"github.com/cdcflow/cdcflow/testkit/gokatest"
+	"github.com/cdcflow/cdcflow/testkit/shopfeed"
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/tester"
@@ -16,7 +16,6 @@ import (
 	"github.com/cdcflow/cdcflow/processors/cdc"
 	"github.com/cdcflow/cdcflow/processors/delivery"
 	"github.com/cdcflow/cdcflow/tools/oracle"
-	"github.com/cdcflow/cdcflow/tools/shopsim"
 )
 
 // Package-level sinks keep the benchmarked results alive.
@@ -100,59 +99,6 @@ func BenchmarkApplyChange(b *testing.B) {
 	sinkValue = d
 }
 
-// shopFeed turns the simulated shop's traffic (tools/shopsim, default
-// transaction mix) into genuine Debezium records (dbzenc.Encode) of the
-// topics a processor reads. Tombstones after deletes are left out: every
-// record fed is a change.
-type shopFeed struct {
-	shop    *shopsim.Shop
-	tables  map[string]bool
-	changes []shopsim.Change // the changes of tables, in commit order
-}
-
-type benchRecord struct {
-	topic, key string
-	value      []byte
-	change     int // index into shopFeed.changes
-}
-
-func newShopFeed(products int, tables ...string) *shopFeed {
-	f := &shopFeed{shop: shopsim.New(shopsim.Config{Seed: 1, Products: products}), tables: map[string]bool{}}
-	for _, t := range tables {
-		f.tables[t] = true
-	}
-	return f
-}
-
-func (f *shopFeed) encode(b *testing.B, cs []shopsim.Change) []benchRecord {
-	var out []benchRecord
-	for _, c := range cs {
-		if !f.tables[c.Table] {
-			continue
-		}
-		i := len(f.changes)
-		f.changes = append(f.changes, c)
-		recs, err := shopsim.Encode([]shopsim.Change{c}, envelope)
-		if err != nil {
-			b.Fatal(err)
-		}
-		out = append(out, benchRecord{recs[0].Topic, string(recs[0].Key), recs[0].Value, i})
-	}
-	return out
-}
-
-// snapshot returns the records of the initial snapshot.
-func (f *shopFeed) snapshot(b *testing.B) []benchRecord { return f.encode(b, f.shop.Snapshot()) }
-
-// batch returns the records of the next transactions, at least n.
-func (f *shopFeed) batch(b *testing.B, n int) []benchRecord {
-	var out []benchRecord
-	for len(out) < n {
-		out = append(out, f.encode(b, f.shop.Next())...)
-	}
-	return out
-}
-
 // benchGraph runs the search graph in Goka's tester, configured as
 // newHarness does.
 func benchGraph(b *testing.B) *tester.Tester {
@@ -164,15 +110,7 @@ func benchGraph(b *testing.B) *tester.Tester {
 			Decoder: debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: 2})}),
 	})
 	proc := gokatest.NewProcessor(b, tt, graph, goka.WithLogger(stdlog.New(io.Discard, "", 0)))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- proc.Run(ctx) }()
-	b.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Errorf("processor: %v", err)
-		}
-	})
+	gokatest.Run(b, proc.Run)
 	return tt
 }
 
@@ -187,28 +125,28 @@ func benchGraph(b *testing.B) *tester.Tester {
 // document is checked against shopsim's oracle.
 func BenchmarkGraph(b *testing.B) {
 	tt := benchGraph(b)
-	feed := newShopFeed(1000, debezium.TableProducts)
-	for _, r := range feed.snapshot(b) {
-		tt.Consume(r.topic, r.key, r.value)
+	feed := shopfeed.New(1000, envelope, debezium.TableProducts)
+	for _, r := range feed.Snapshot(b) {
+		tt.Consume(r.Topic, r.Key, r.Value)
 	}
 	loop := tt.NewQueueTracker(string(group) + "-loop")
 	table := tt.NewQueueTracker(string(Table(group)))
 	dead := tt.NewQueueTracker(string(dlq))
 	loop0, table0, dead0 := loop.Hwm(), table.Hwm(), dead.Hwm()
 
-	var batch []benchRecord
+	var batch []shopfeed.Record
 	last := -1
 	b.ReportAllocs()
 	for b.Loop() {
 		if len(batch) == 0 {
 			b.StopTimer()
-			batch = feed.batch(b, 512)
+			batch = feed.Batch(b, 512)
 			b.StartTimer()
 		}
 		r := &batch[0]
 		batch = batch[1:]
-		tt.Consume(r.topic, r.key, r.value)
-		last = r.change
+		tt.Consume(r.Topic, r.Key, r.Value)
+		last = r.Change
 	}
 	b.ReportMetric(float64(loop.Hwm()-loop0)/float64(b.N), "loops/msg")
 	b.ReportMetric(float64(table.Hwm()-table0)/float64(b.N), "writes/msg")
@@ -216,7 +154,7 @@ func BenchmarkGraph(b *testing.B) {
 		b.Fatalf("%d messages dead-lettered", n)
 	}
 
-	want := oracle.ExpectSearch(feed.changes[:last+1])
+	want := oracle.ExpectSearch(feed.Changes[:last+1])
 	live := 0
 	for _, key := range tt.GetTableKeys(Table(group)) {
 		d, _ := tt.TableValue(Table(group), key).(*Doc)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cdcflow/cdcflow/processors/inventory"
 	"github.com/cdcflow/cdcflow/sinks/dynamo"
+	"github.com/cdcflow/cdcflow/testkit/gokatest"
 )
 
 const table goka.Table = "inventory-test-table"
@@ -164,22 +165,8 @@ func TestMirrorGraph(t *testing.T) {
 	tt := tester.New(t)
 	w := &recorder{}
 	m := newTestMirror(w, map[string]interface{}{}, inventory.TableCodec{})
-	proc, err := goka.NewProcessor(nil, m.Graph(), goka.WithTester(tt))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 2)
-	go func() { done <- proc.Run(ctx) }()
-	go func() { done <- m.Run(ctx, time.Second) }()
-	defer func() {
-		cancel()
-		for range 2 {
-			if err := <-done; err != nil {
-				t.Error(err)
-			}
-		}
-	}()
+	proc := gokatest.NewProcessor(t, tt, m.Graph())
+	gokatest.Run(t, proc.Run, func(ctx context.Context) error { return m.Run(ctx, time.Second) })
 	tt.Consume(string(table), inventory.ProductKey(1), encode(t, &inventory.Product{Rev: 1, Live: true, Name: "a", BaseStock: 5, CDCTsMs: 1000}))
 	tt.Consume(string(table), inventory.ItemKey(1), []byte("skipped"))
 	tt.Consume(string(table), inventory.ProductKey(1), encode(t, &inventory.Product{Rev: 2, Live: true, Name: "b", BaseStock: 4, CDCTsMs: 1000}))

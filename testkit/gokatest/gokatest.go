@@ -5,6 +5,7 @@
 package gokatest
 
 import (
+	"context"
 	"testing"
 
 	"github.com/lovoo/goka"
@@ -24,4 +25,24 @@ func NewProcessor(t testing.TB, tt *tester.Tester, graph *goka.GroupGraph, extra
 		t.Fatalf("goka processor of group %s: %v", graph.Group(), err)
 	}
 	return proc
+}
+
+// Run runs each of runs (a processor's or a view's Run method, a flush
+// loop) in its own goroutine until t ends; then it cancels them, waits for
+// all and fails t with any error one returned.
+func Run(t testing.TB, runs ...func(context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, len(runs))
+	for _, run := range runs {
+		go func() { done <- run(ctx) }()
+	}
+	t.Cleanup(func() {
+		cancel()
+		for range runs {
+			if err := <-done; err != nil {
+				t.Errorf("run: %v", err)
+			}
+		}
+	})
 }

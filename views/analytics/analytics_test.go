@@ -1,7 +1,6 @@
 package analytics
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -181,18 +180,7 @@ func testerTable(t *testing.T) (*tester.Tester, *goka.View) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 2)
-	go func() { done <- proc.Run(ctx) }()
-	go func() { done <- view.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		for range 2 {
-			if err := <-done; err != nil {
-				t.Errorf("run: %v", err)
-			}
-		}
-	})
+	gokatest.Run(t, proc.Run, view.Run)
 	return tt, view
 }
 

@@ -1,7 +1,6 @@
 package search
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"slices"
@@ -52,18 +51,7 @@ func newPipeline(t *testing.T, opts dbzenc.EncodeOptions) *pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 2)
-	go func() { done <- proc.Run(ctx) }()
-	go func() { done <- view.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		for range 2 {
-			if err := <-done; err != nil {
-				t.Errorf("run: %v", err)
-			}
-		}
-	})
+	gokatest.Run(t, proc.Run, view.Run)
 	select {
 	case <-view.WaitRunning():
 	case <-time.After(10 * time.Second):
