@@ -13,15 +13,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cdcflow/cdcflow/internal/kafka"
+	"github.com/cdcflow/cdcflow/sinks/dynamo"
 	"github.com/cdcflow/cdcflow/views/httpapi"
 )
 
@@ -35,6 +38,9 @@ type Deps struct {
 	Log      *slog.Logger
 	Dynamo   *dynamodb.Client // nil: no DynamoDB mirror
 	S3       *s3.Client       // nil: no S3 output
+	// Startup reports what the starting service waits for (Kafka, its
+	// topics, a DynamoDB table) in /readyz; nil reports nothing.
+	Startup *Startup
 }
 
 // Part is a long-running component; it returns when ctx is cancelled.
@@ -56,17 +62,53 @@ type Unit struct {
 // then stops processors first and sinks after them, within ShutdownTimeout.
 // ready (optional) receives the bound address.
 func Serve(ctx context.Context, log *slog.Logger, addr string, srv *httpapi.Server, units []*Unit, ready func(addr string)) error {
+	h, err := Listen(log, addr, srv)
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		ready(h.Addr())
+	}
+	return h.Run(ctx, log, units)
+}
+
+// HTTP is the service's HTTP server, serving from the moment it is bound.
+type HTTP struct {
+	ln      net.Listener
+	hs      *http.Server
+	httpErr chan error
+}
+
+// Listen binds addr (HTTP_ADDR) and serves srv on it at once: /healthz and
+// /metrics answer from then on, /readyz says what the service waits for,
+// and query routes answer once registered. An address in use fails here,
+// before anything else is started.
+func Listen(log *slog.Logger, addr string, srv *httpapi.Server) (*HTTP, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("HTTP_ADDR %s: %w", addr, err)
+		return nil, fmt.Errorf("HTTP_ADDR %s: %w", addr, err)
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	httpErr := make(chan error, 1)
-	go func() { httpErr <- hs.Serve(ln) }()
-	if ready != nil {
-		ready(ln.Addr().String())
-	}
+	h := &HTTP{ln: ln, hs: &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}, httpErr: make(chan error, 1)}
+	go func() { h.httpErr <- h.hs.Serve(ln) }()
 	log.Info("http server listening", "addr", ln.Addr().String())
+	return h, nil
+}
+
+// Addr is the bound address.
+func (h *HTTP) Addr() string { return h.ln.Addr().String() }
+
+// Close stops the server, letting requests in flight finish for 5 s.
+func (h *HTTP) Close() {
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = h.hs.Shutdown(sctx)
+}
+
+// Run runs the units until ctx is cancelled (or one fails, or the HTTP
+// server does), then stops processors first and sinks after them, within
+// ShutdownTimeout, and closes the HTTP server.
+func (h *HTTP) Run(ctx context.Context, log *slog.Logger, units []*Unit) error {
+	hs, httpErr := h.hs, h.httpErr
 
 	stages := map[int][]Part{}
 	maxStage := 0
@@ -148,21 +190,120 @@ const (
 )
 
 // WaitForTopics blocks until the topics exist (Debezium creates them with
-// its first change), logging while it waits.
+// its first change), logging while it waits. An error that waiting will
+// not cure (kafka.Permanent: wrong credentials or TLS setup) ends it.
 func WaitForTopics(ctx context.Context, log *slog.Logger, s *kafka.Settings, topics []string) error {
+	return waitForKafka(ctx, log, s, topics, nil)
+}
+
+// waitForKafka blocks until the brokers answer and the topics exist,
+// reporting what it waits for in st (/readyz) and the log. An error that
+// waiting cannot cure (kafka.Permanent: SASL credentials rejected, a TLS
+// certificate that does not verify) ends the wait with that error.
+func waitForKafka(ctx context.Context, log *slog.Logger, s *kafka.Settings, topics []string, st *Startup) error {
 	backoff := 500 * time.Millisecond
+	brokers := strings.Join(s.Brokers, ",")
 	for {
 		missing, err := missingTopics(s, topics)
-		if err == nil && len(missing) == 0 {
+		switch {
+		case err == nil && len(missing) == 0:
 			return nil
+		case kafka.Permanent(err): // wrong credentials or TLS setup: waiting will not cure it
+			return fmt.Errorf("kafka at %s refuses this client (check KAFKA_SASL_* and KAFKA_TLS*; not retried): %w", brokers, err)
+		case err != nil:
+			st.Set("waiting for Kafka", fmt.Sprintf("Kafka at %s unreachable: %v", brokers, err))
+			log.Warn("waiting for Kafka", "brokers", brokers, "error", err)
+		default:
+			st.Set("waiting for Kafka topics", "input topics missing: "+strings.Join(missing, ", "))
+			log.Warn("waiting for input topics", "missing", missing)
 		}
-		log.Warn("waiting for input topics", "missing", missing, "error", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+// Startup is the stage a starting service is in, for /readyz: not ready,
+// with what it waits for, until Done.
+type Startup struct {
+	mu            sync.Mutex
+	stage, detail string
+	done          bool
+}
+
+// Set records the stage and what it waits for. A nil Startup ignores it.
+func (s *Startup) Set(stage, detail string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stage, s.detail = stage, detail
+}
+
+// Done marks the start as complete: the units run.
+func (s *Startup) Done() {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.done, s.stage, s.detail = true, "running", ""
+}
+
+// Stage is the current stage.
+func (s *Startup) Stage() string {
+	if s == nil {
+		return ""
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stage
+}
+
+// Check is the readiness check of the start.
+func (s *Startup) Check() (bool, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return true, "started"
+	}
+	if s.detail == "" {
+		return false, s.stage
+	}
+	return false, s.stage + ": " + s.detail
+}
+
+// ensureTable creates the DynamoDB table of a mirror when missing. While
+// DynamoDB fails (unreachable, throttled, refusing the credentials), it
+// retries with backoff, reported in /readyz and the log, until ctx ends;
+// an error that a retry cannot cure (an existing table with another key
+// schema) ends it.
+func (w *wiring) ensureTable(ctx context.Context, spec dynamo.TableSpec) error {
+	backoff := time.Second
+	for {
+		w.d.Startup.Set("creating DynamoDB table", spec.Name)
+		err := dynamo.EnsureTable(ctx, w.d.Dynamo, spec)
+		var op *smithy.OperationError
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case !errors.As(err, &op) && !errors.Is(err, context.DeadlineExceeded):
+			return fmt.Errorf("DYNAMODB_TABLE %s: %w", spec.Name, err)
+		}
+		w.d.Startup.Set("waiting for DynamoDB", fmt.Sprintf("table %s: %v", spec.Name, err))
+		w.d.Log.Warn("waiting for DynamoDB", "table", spec.Name, "error", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
 	}
 }
 

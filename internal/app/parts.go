@@ -102,7 +102,7 @@ func (w *wiring) mirror(ctx context.Context, spec dynamo.TableSpec, mc mirror.Co
 		return nil
 	}
 	name := w.cfg.Service.Name
-	if err := dynamo.EnsureTable(ctx, w.d.Dynamo, spec); err != nil {
+	if err := w.ensureTable(ctx, spec); err != nil { // retried while DynamoDB fails (app.go)
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	dw, err := dynamo.NewWriter(w.d.Dynamo, dynamo.Options{Table: spec.Name, Name: name, Registerer: w.d.Registry, Logger: w.d.Log})

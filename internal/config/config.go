@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -109,7 +110,24 @@ type Config struct {
 	// UnavailablePlaceholder is the connector's unavailable.value.placeholder
 	// (UNAVAILABLE_VALUE_PLACEHOLDER): the text of an unchanged TOASTed value.
 	UnavailablePlaceholder string
+
+	// OnEmptyState (ON_EMPTY_STATE) is what to do at start when the group
+	// has committed input offsets but its group table is empty or missing
+	// (the Python services' group ids are the defaults, and their offsets
+	// would make this service skip the snapshot and the history):
+	// OnEmptyStateFail stops the service, OnEmptyStateReprocess re-reads
+	// the inputs from the start.
+	OnEmptyState string
+	// LogLevel (LOG_LEVEL) is the lowest level logged: debug, info, warn,
+	// error. Kafka clients' routine lines are at debug.
+	LogLevel slog.Level
 }
+
+// The values of ON_EMPTY_STATE.
+const (
+	OnEmptyStateFail      = "fail"
+	OnEmptyStateReprocess = "reprocess"
+)
 
 // Load reads the configuration of service s through getenv (os.LookupEnv in
 // production). All problems are reported together, each naming its variable.
@@ -171,6 +189,15 @@ func Load(s Service, getenv func(string) (string, bool)) (Config, error) {
 	c.StateDir = r.str("STATE_DIR", filepath.Join(os.TempDir(), "cdcflow", s.Name, c.GroupID))
 	c.DecimalScale = int32(r.intRange("DECIMAL_SCALE", 2, 1, 18))
 	c.UnavailablePlaceholder = r.str("UNAVAILABLE_VALUE_PLACEHOLDER", debezium.DefaultUnavailablePlaceholder)
+	c.OnEmptyState = strings.ToLower(r.str("ON_EMPTY_STATE", OnEmptyStateFail))
+	switch c.OnEmptyState {
+	case OnEmptyStateFail, OnEmptyStateReprocess:
+	default:
+		r.bad("ON_EMPTY_STATE", fmt.Sprintf("%q is not %s or %s", c.OnEmptyState, OnEmptyStateFail, OnEmptyStateReprocess))
+	}
+	if v := r.str("LOG_LEVEL", "info"); c.LogLevel.UnmarshalText([]byte(v)) != nil {
+		r.bad("LOG_LEVEL", fmt.Sprintf("%q is not debug, info, warn or error", v))
+	}
 	return c, r.err()
 }
 
@@ -220,32 +247,53 @@ func (r *reader) err() error {
 	return fmt.Errorf("invalid configuration: %w", errors.Join(r.errs...))
 }
 
+// lookup returns the trimmed value of name and whether it is set. A
+// variable set to an empty (or blank) value is an error naming it: an
+// operator who writes DYNAMODB_TABLE= means something, and silently taking
+// the default instead is how a deployment ends up writing somewhere else.
+// Unset the variable to get the default.
+func (r *reader) lookup(name string) (string, bool) {
+	v, ok := r.getenv(name)
+	if !ok {
+		return "", false
+	}
+	if v = strings.TrimSpace(v); v == "" {
+		r.bad(name, "set but empty; unset it to use the default")
+		return "", false
+	}
+	return v, true
+}
+
 func (r *reader) str(name, def string) string {
-	if v, ok := r.getenv(name); ok && strings.TrimSpace(v) != "" {
-		return strings.TrimSpace(v)
+	if v, ok := r.lookup(name); ok {
+		return v
 	}
 	return def
 }
 
 func (r *reader) list(name, def string) []string {
+	v, ok := r.lookup(name)
+	if !ok {
+		v = def
+	}
 	var out []string
-	for _, p := range strings.Split(r.str(name, def), ",") {
+	for _, p := range strings.Split(v, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			out = append(out, p)
 		}
 	}
-	if len(out) == 0 {
+	if len(out) == 0 && ok {
 		r.bad(name, "empty list")
 	}
 	return out
 }
 
 func (r *reader) intRange(name string, def, lo, hi int) int {
-	v, ok := r.getenv(name)
-	if !ok || strings.TrimSpace(v) == "" {
+	v, ok := r.lookup(name)
+	if !ok {
 		return def
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(v))
+	n, err := strconv.Atoi(v)
 	if err != nil {
 		r.bad(name, fmt.Sprintf("%q is not an integer", v))
 		return def
@@ -258,11 +306,11 @@ func (r *reader) intRange(name string, def, lo, hi int) int {
 }
 
 // seconds reads a duration given as whole seconds ("300", the contract's
-// form) or as a Go duration ("5m", "90s", "1h30m"), within [lo, hi].
+// form) or as a Go duration ("5m", "90s", "1h30m"), within [lo, hi]. Every
+// duration setting is read with it.
 func (r *reader) seconds(name string, def, lo, hi time.Duration) time.Duration {
-	v, ok := r.getenv(name)
-	v = strings.TrimSpace(v)
-	if !ok || v == "" {
+	v, ok := r.lookup(name)
+	if !ok {
 		return def
 	}
 	d, err := time.ParseDuration(v)
@@ -281,11 +329,11 @@ func (r *reader) seconds(name string, def, lo, hi time.Duration) time.Duration {
 }
 
 func (r *reader) boolean(name string, def bool) bool {
-	v, ok := r.getenv(name)
-	if !ok || strings.TrimSpace(v) == "" {
+	v, ok := r.lookup(name)
+	if !ok {
 		return def
 	}
-	b, err := strconv.ParseBool(strings.TrimSpace(v))
+	b, err := strconv.ParseBool(v)
 	if err != nil {
 		r.bad(name, fmt.Sprintf("%q is not a boolean", v))
 		return def

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -125,5 +126,84 @@ func TestFlushIntervalForms(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "FLUSH_INTERVAL") {
 			t.Errorf("FLUSH_INTERVAL=%q accepted (%v)", v, err)
 		}
+	}
+}
+
+// readNames returns every variable Load reads for s.
+func readNames(s Service) []string {
+	var names []string
+	_, _ = Load(s, func(k string) (string, bool) { names = append(names, k); return "", false })
+	return names
+}
+
+// An empty (or blank) value of any variable is an error naming it, never
+// the default: DYNAMODB_TABLE= must not silently mean inventory-realtime.
+func TestEmptyValuesAreErrors(t *testing.T) {
+	for _, s := range []Service{Inventory, Analytics, Search} {
+		names := readNames(s)
+		if len(names) < 25 {
+			t.Fatalf("%s: only %d variables read: %v", s.Name, len(names), names)
+		}
+		for _, name := range names {
+			for _, v := range []string{"", "  "} {
+				_, err := Load(s, env(map[string]string{name: v}))
+				if err == nil || !strings.Contains(err.Error(), name+": set but empty") {
+					t.Errorf("%s: %s=%q: error %v, want one naming %s as empty", s.Name, name, v, err, name)
+				}
+			}
+		}
+	}
+	_, err := Load(Inventory, env(map[string]string{"DYNAMODB_TABLE": ""}))
+	if err == nil || !strings.Contains(err.Error(), "DYNAMODB_TABLE") {
+		t.Fatalf("DYNAMODB_TABLE= accepted: %v", err)
+	}
+}
+
+// Every duration setting takes whole seconds and Go durations alike.
+func TestDurationsTakeBothForms(t *testing.T) {
+	for _, name := range []string{"FLUSH_INTERVAL"} {
+		for v, want := range map[string]time.Duration{"60": time.Minute, "1m": time.Minute, "90s": 90 * time.Second} {
+			c, err := Load(Analytics, env(map[string]string{name: v}))
+			if err != nil {
+				t.Fatalf("%s=%s: %v", name, v, err)
+			}
+			if got := map[string]time.Duration{"FLUSH_INTERVAL": c.FlushInterval}[name]; got != want {
+				t.Errorf("%s=%s: %v, want %v", name, v, got, want)
+			}
+		}
+	}
+}
+
+func TestOnEmptyState(t *testing.T) {
+	c, err := Load(Search, env(nil))
+	if err != nil || c.OnEmptyState != OnEmptyStateFail {
+		t.Fatalf("default ON_EMPTY_STATE: %q, %v; want fail", c.OnEmptyState, err)
+	}
+	for v, want := range map[string]string{"reprocess": OnEmptyStateReprocess, "REPROCESS": OnEmptyStateReprocess, "fail": OnEmptyStateFail} {
+		c, err := Load(Search, env(map[string]string{"ON_EMPTY_STATE": v}))
+		if err != nil || c.OnEmptyState != want {
+			t.Errorf("ON_EMPTY_STATE=%s: %q, %v", v, c.OnEmptyState, err)
+		}
+	}
+	for _, v := range []string{"skip", "continue", "true"} {
+		_, err := Load(Search, env(map[string]string{"ON_EMPTY_STATE": v}))
+		if err == nil || !strings.Contains(err.Error(), "ON_EMPTY_STATE") {
+			t.Errorf("ON_EMPTY_STATE=%s accepted: %v", v, err)
+		}
+	}
+}
+
+func TestLogLevel(t *testing.T) {
+	for v, want := range map[string]slog.Level{"debug": slog.LevelDebug, "INFO": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError} {
+		c, err := Load(Search, env(map[string]string{"LOG_LEVEL": v}))
+		if err != nil || c.LogLevel != want {
+			t.Errorf("LOG_LEVEL=%s: %v, %v", v, c.LogLevel, err)
+		}
+	}
+	if c, _ := Load(Search, env(nil)); c.LogLevel != slog.LevelInfo {
+		t.Errorf("default LOG_LEVEL %v", c.LogLevel)
+	}
+	if _, err := Load(Search, env(map[string]string{"LOG_LEVEL": "verbose"})); err == nil || !strings.Contains(err.Error(), "LOG_LEVEL") {
+		t.Errorf("LOG_LEVEL=verbose accepted: %v", err)
 	}
 }

@@ -6,6 +6,7 @@
 package kafka
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/tls"
@@ -154,7 +155,7 @@ func (s *Settings) ProcessorOptions(extra ...goka.ProcessorOption) []goka.Proces
 		goka.WithStorageBuilder(s.Storage),
 	)
 	if s.Log != nil {
-		opts = append(opts, goka.WithLogger(Logger{s.Log.With("component", "goka")}))
+		opts = append(opts, goka.WithLogger(GokaLogger(s.Log)))
 	}
 	return append(opts, extra...)
 }
@@ -169,7 +170,7 @@ func (s *Settings) ViewOptions(extra ...goka.ViewOption) []goka.ViewOption {
 		goka.WithViewAutoReconnect(),
 	}
 	if s.Log != nil {
-		opts = append(opts, goka.WithViewLogger(Logger{s.Log.With("component", "goka")}))
+		opts = append(opts, goka.WithViewLogger(GokaLogger(s.Log)))
 	}
 	return append(opts, extra...)
 }
@@ -244,16 +245,101 @@ func (s *Settings) EnsureStreams(like string, topics ...string) error {
 	return nil
 }
 
-// Logger adapts slog to Goka's and Sarama's logger interface.
-type Logger struct{ Log *slog.Logger }
+// Logger adapts slog to Goka's and Sarama's logger interface (both are
+// Print, Println, Printf). Neither library gives a line a level, so the
+// level comes from the text (LineKind): a line reporting an error or a
+// failure is logged at Failure, a warning (a retry, something ignored or
+// abandoned) at Warning, anything else at Routine. Build it with
+// GokaLogger or SaramaLogger.
+type Logger struct {
+	Log                       *slog.Logger
+	Routine, Warning, Failure slog.Level
+}
 
-// Print implements goka.Logger.
-func (l Logger) Print(v ...interface{}) { l.Log.Info(strings.TrimSpace(fmt.Sprint(v...))) }
+// GokaLogger is the logger of Goka's processors and views: its lines are
+// few (rebalances, recovery, errors), so routine ones are INFO, warnings
+// WARN and errors ERROR.
+func GokaLogger(log *slog.Logger) Logger {
+	return Logger{Log: log.With("component", "goka"), Routine: slog.LevelInfo, Warning: slog.LevelWarn, Failure: slog.LevelError}
+}
 
-// Println implements goka.Logger.
-func (l Logger) Println(v ...interface{}) { l.Log.Info(strings.TrimSpace(fmt.Sprintln(v...))) }
+// SaramaLogger is the logger of the Kafka client library (sarama.Logger).
+// Sarama reports every connection, metadata refresh and retry, and
+// returns the errors that matter to its caller, which logs them itself:
+// its routine lines and warnings are DEBUG, its errors WARN.
+func SaramaLogger(log *slog.Logger) Logger {
+	return Logger{Log: log.With("component", "sarama"), Routine: slog.LevelDebug, Warning: slog.LevelDebug, Failure: slog.LevelWarn}
+}
 
-// Printf implements goka.Logger.
-func (l Logger) Printf(format string, v ...interface{}) {
-	l.Log.Info(strings.TrimSpace(fmt.Sprintf(format, v...)))
+// Print implements goka.Logger and sarama.StdLogger.
+func (l Logger) Print(v ...interface{}) { l.line(fmt.Sprint(v...)) }
+
+// Println implements goka.Logger and sarama.StdLogger.
+func (l Logger) Println(v ...interface{}) { l.line(fmt.Sprintln(v...)) }
+
+// Printf implements goka.Logger and sarama.StdLogger.
+func (l Logger) Printf(format string, v ...interface{}) { l.line(fmt.Sprintf(format, v...)) }
+
+// Write implements io.Writer, one log line per line written: the standard
+// library's log package writes through it (log.SetOutput), so that a
+// library's log.Printf (Goka's stats do) comes out as JSON too.
+func (l Logger) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(string(p), "\n") {
+		if strings.TrimSpace(line) != "" {
+			l.line(line)
+		}
+	}
+	return len(p), nil
+}
+
+func (l Logger) line(msg string) {
+	msg = strings.TrimSpace(msg)
+	level := l.Routine
+	switch LineKind(msg) {
+	case KindFailure:
+		level = l.Failure
+	case KindWarning:
+		level = l.Warning
+	}
+	l.Log.Log(context.Background(), level, msg)
+}
+
+// Kinds of a library's log line.
+const (
+	KindRoutine = iota
+	KindWarning
+	KindFailure
+)
+
+var (
+	failureWords = []string{"error", "fail", "unable", "cannot", "could not", "not authorized", "invalid", "panic", "fenced", "unexpected"}
+	warningWords = []string{"warning", "retry", "retrying", "because", "abandon", "timeout", "timed out", "leaderless", "not available",
+		"did not shutdown", "ignor", "deprecat", "violated", "is not initialized"}
+)
+
+// LineKind classifies a log line of Goka or Sarama by its words: an
+// error or failure ("Error while starting up", "Failed to connect to
+// broker", "non-transient"), a warning ("Will retry in 10 seconds",
+// "abandoned subscription ... because", "Ignoring message"), or routine
+// ("setup generation 3", "Connected to broker"). A line about a cancelled
+// context is routine (it is what a graceful stop looks like), and so is
+// one reporting a success.
+func LineKind(msg string) int {
+	m := strings.ToLower(msg)
+	if strings.Contains(m, "context canceled") || strings.Contains(m, "success") {
+		// A stop, or a success (Sarama prints responses whole: "successful
+		// init producer id &{… Err:kafka server: Not an error …}").
+		return KindRoutine
+	}
+	for _, w := range failureWords {
+		if strings.Contains(m, w) {
+			return KindFailure
+		}
+	}
+	for _, w := range warningWords {
+		if strings.Contains(m, w) {
+			return KindWarning
+		}
+	}
+	return KindRoutine
 }

@@ -1,13 +1,16 @@
 // Package httpapi is the HTTP server every service shares: /healthz (alive),
-// /readyz (group tables recovered and consuming; 503 before; degraded sinks
-// reported), /metrics (Prometheus), plus the query routes each service's
-// views register.
+// /readyz (group tables recovered and consuming; 503 before, with the
+// reason; degraded sinks reported), /metrics (Prometheus), plus the query
+// routes each service's views register. It serves from the start of the
+// process: checks and routes may be added while it serves (ServeMux and
+// the check maps are safe for concurrent use).
 package httpapi
 
 import (
 	"encoding/json"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,11 +69,13 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	defer s.mu.Unlock()
 	status, code := "ready", http.StatusOK
 	checks := map[string]checkResult{}
+	var reasons []string
 	for _, name := range sortedKeys(s.ready) {
 		ok, d := s.ready[name]()
 		checks[name] = checkResult{ok, d}
 		if !ok {
 			status, code = "not ready", http.StatusServiceUnavailable
+			reasons = append(reasons, name+": "+d)
 		}
 	}
 	var degraded []string
@@ -84,7 +89,12 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	if code == http.StatusOK && len(degraded) > 0 {
 		status = "degraded"
 	}
-	WriteJSON(w, code, map[string]any{"status": status, "checks": checks, "degraded": degraded})
+	body := map[string]any{"status": status, "checks": checks, "degraded": degraded}
+	if len(reasons) > 0 {
+		// Why it is not ready, in one line: what a probe's log shows.
+		body["reason"] = strings.Join(reasons, "; ")
+	}
+	WriteJSON(w, code, body)
 }
 
 func sortedKeys(m map[string]Check) []string {
