@@ -54,7 +54,7 @@ func Analytics(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Serv
 	if d.S3 != nil && cfg.S3Bucket != "" {
 		flusher, err = s3report.New(s3report.Options{
 			Client: d.S3, Bucket: cfg.S3Bucket, Table: view, Ready: view.Recovered,
-			Interval: cfg.FlushInterval, Registerer: d.Registry, Log: d.Log,
+			Interval: cfg.FlushInterval, Registerer: d.Registry, Service: cfg.Service.Name, Log: d.Log,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("%s: s3 flusher: %w", cfg.Service.Name, err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cdcflow/cdcflow/codecs/debezium"
 	"github.com/cdcflow/cdcflow/internal/config"
+	"github.com/cdcflow/cdcflow/internal/kafka"
 	"github.com/cdcflow/cdcflow/processors/cdc"
 	"github.com/cdcflow/cdcflow/sinks/dlq"
 	"github.com/cdcflow/cdcflow/sinks/dynamo"
@@ -26,10 +27,14 @@ type wiring struct {
 	d    Deps
 	srv  *httpapi.Server
 	unit *Unit
+	lag  *kafka.Lag // consumer_lag of every group the service runs
 }
 
 func newWiring(cfg config.Config, d Deps, srv *httpapi.Server) *wiring {
-	return &wiring{cfg: cfg, d: d, srv: srv, unit: &Unit{Name: cfg.Service.Name}}
+	w := &wiring{cfg: cfg, d: d, srv: srv, unit: &Unit{Name: cfg.Service.Name}}
+	w.lag = kafka.NewLag(d.Kafka, cfg.Service.Name, d.Registry, cfg.LagInterval)
+	w.add(Part{Name: w.name("consumer-lag"), Stage: StageProcess, Run: w.lag.Run})
+	return w
 }
 
 // name is a part's name: the service's, then what.
@@ -65,6 +70,7 @@ func (w *wiring) processor(graph *goka.GroupGraph, opts ...goka.ProcessorOption)
 	if err != nil {
 		return fmt.Errorf("%s: create processor for group %s: %w", name, graph.Group(), err)
 	}
+	w.lag.Watch(graph)
 	w.add(Part{Name: name, Stage: StageProcess, Run: func(ctx context.Context) error {
 		if err := p.Run(ctx); err != nil {
 			return fmt.Errorf("processor %s: %w", graph.Group(), err)
@@ -111,10 +117,12 @@ func (w *wiring) mirror(ctx context.Context, spec dynamo.TableSpec, mc mirror.Co
 	}
 	mc.Writer, mc.Registerer, mc.Log = dw, w.d.Registry, w.d.Log
 	m := mirror.New(mc)
-	proc, err := goka.NewProcessor(w.d.Kafka.Brokers, m.Graph(), w.d.Kafka.ProcessorOptions()...)
+	graph := m.Graph()
+	proc, err := goka.NewProcessor(w.d.Kafka.Brokers, graph, w.d.Kafka.ProcessorOptions()...)
 	if err != nil {
 		return fmt.Errorf("%s: create mirror processor: %w", name, err)
 	}
+	w.lag.Watch(graph)
 	w.srv.Degraded(w.name("dynamodb"), m.Health)
 	w.add(Part{Name: w.name("mirror"), Stage: StageProcess, Run: func(ctx context.Context) error {
 		select {
@@ -146,10 +154,12 @@ func (w *wiring) deadLetterArchive(group goka.Group) error {
 	if err != nil {
 		return fmt.Errorf("%s: dead-letter archive: %w", name, err)
 	}
-	proc, err := goka.NewProcessor(w.d.Kafka.Brokers, arch.Graph(), w.d.Kafka.ProcessorOptions()...)
+	graph := arch.Graph()
+	proc, err := goka.NewProcessor(w.d.Kafka.Brokers, graph, w.d.Kafka.ProcessorOptions()...)
 	if err != nil {
 		return fmt.Errorf("%s: dead-letter archive processor: %w", name, err)
 	}
+	w.lag.Watch(graph)
 	w.srv.Degraded(w.name("dlq-s3"), arch.Health)
 	log := w.d.Log
 	w.add(Part{Name: w.name("dlq-archiver"), Stage: StageProcess, Run: func(ctx context.Context) error {

@@ -99,6 +99,9 @@ type Config struct {
 	DLQS3Bucket   string
 	DLQTopic      string
 	FlushInterval time.Duration
+	// LagInterval (CONSUMER_LAG_INTERVAL) is how often consumer_lag is read
+	// from the brokers.
+	LagInterval time.Duration
 
 	LowStockThreshold int64
 	LowStockTopic     string
@@ -128,6 +131,9 @@ const (
 	OnEmptyStateFail      = "fail"
 	OnEmptyStateReprocess = "reprocess"
 )
+
+// DefaultLagInterval is CONSUMER_LAG_INTERVAL's default.
+const DefaultLagInterval = 15 * time.Second
 
 // Load reads the configuration of service s through getenv (os.LookupEnv in
 // production). All problems are reported together, each naming its variable.
@@ -177,6 +183,7 @@ func Load(s Service, getenv func(string) (string, bool)) (Config, error) {
 	c.DLQS3Bucket = r.str("DLQ_S3_BUCKET", "")
 	c.DLQTopic = r.str("DLQ_TOPIC", s.Name+"-dlq")
 	c.FlushInterval = r.seconds("FLUSH_INTERVAL", 300*time.Second, time.Second, 24*time.Hour)
+	c.LagInterval = r.seconds("CONSUMER_LAG_INTERVAL", DefaultLagInterval, 100*time.Millisecond, time.Hour)
 
 	c.LowStockThreshold = int64(r.intRange("LOW_STOCK_THRESHOLD", 10, 0, 1<<31-1))
 	c.LowStockTopic = r.str("LOW_STOCK_TOPIC", "inventory.low-stock-alerts")

@@ -94,7 +94,7 @@ type processor struct{ cfg Config }
 
 func (p *processor) rekeyOrder(ctx goka.Context, m *debezium.Message) error {
 	if m.Table != debezium.TableOrders {
-		return fmt.Errorf("orders topic carries a %q row", m.Table)
+		return &cdc.WrongTableError{Topic: "orders", Table: m.Table}
 	}
 	if m.Op != debezium.OpDelete && m.AfterOrder == nil {
 		return fmt.Errorf("order %d: op %s without a row image", m.ID, m.Op)
@@ -105,7 +105,7 @@ func (p *processor) rekeyOrder(ctx goka.Context, m *debezium.Message) error {
 
 func (p *processor) rekeyLine(ctx goka.Context, m *debezium.Message) error {
 	if m.Table != debezium.TableOrderItems {
-		return fmt.Errorf("order_items topic carries a %q row", m.Table)
+		return &cdc.WrongTableError{Topic: "order_items", Table: m.Table}
 	}
 	if m.Op != debezium.OpDelete && m.AfterItem == nil {
 		return fmt.Errorf("order line %d: op %s without a row image", m.ID, m.Op)

@@ -5,6 +5,7 @@
 package cdc
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/cdcflow/cdcflow/codecs/deadletter"
 	"github.com/cdcflow/cdcflow/codecs/debezium"
+	"github.com/cdcflow/cdcflow/telemetry"
 )
 
 // Handler receives one decoded change. An error sends the original record to
@@ -29,14 +31,22 @@ const (
 	OutcomeDeadLetter = "dead_letter"
 )
 
-// Metrics counts what the input edge saw.
+// Metrics counts what the input edge saw: the product's own cdc_* series and,
+// beside them, the Python services' consumer_* series (package telemetry).
 type Metrics struct {
 	Messages   *prometheus.CounterVec // topic, op, outcome
 	SourceLag  *prometheus.GaugeVec   // topic: seconds between commit and processing of the latest change
 	DeadLetter *prometheus.CounterVec // topic
+
+	Processed *prometheus.CounterVec   // consumer_messages_processed_total: topic
+	Failed    *prometheus.CounterVec   // consumer_messages_failed_total: topic, error_type
+	Duration  *prometheus.HistogramVec // consumer_processing_duration_seconds: topic
+	Latency   *prometheus.HistogramVec // consumer_processing_latency_seconds: topic
+	Errors    *prometheus.CounterVec   // consumer_errors_total: error_type
 }
 
-// NewMetrics creates and registers the input metrics for a service.
+// NewMetrics creates and registers the input metrics for a service; with a
+// nil reg they count unregistered.
 func NewMetrics(reg prometheus.Registerer, service string) *Metrics {
 	labels := prometheus.Labels{"service": service}
 	m := &Metrics{
@@ -49,11 +59,58 @@ func NewMetrics(reg prometheus.Registerer, service string) *Metrics {
 		DeadLetter: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cdc_dead_letters_total", Help: "Records sent to the dead-letter topic, by source topic.", ConstLabels: labels,
 		}, []string{"topic"}),
+		Processed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "consumer_messages_processed_total", Help: "Input CDC records handled without failing (changes, tombstones, truncates).", ConstLabels: labels,
+		}, []string{"topic"}),
+		Failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "consumer_messages_failed_total", Help: "Input CDC records that failed for good and went to the dead-letter topic, by error_type.", ConstLabels: labels,
+		}, []string{"topic", "error_type"}),
+		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "consumer_processing_duration_seconds", Help: "Time to handle one input CDC record (decode and callback).", ConstLabels: labels,
+			Buckets: []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+		}, []string{"topic"}),
+		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "consumer_processing_latency_seconds", Help: "Time from a change's source commit (source.ts_ms) to its processing.", ConstLabels: labels,
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600},
+		}, []string{"topic"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Messages, m.SourceLag, m.DeadLetter)
+		reg.MustRegister(m.Messages, m.SourceLag, m.DeadLetter, m.Processed, m.Failed, m.Duration, m.Latency)
 	}
+	m.Errors = telemetry.Errors(reg, service)
 	return m
+}
+
+// inputErrorTypes are the error_type values of failed input records.
+var inputErrorTypes = []string{telemetry.ErrorDecode, telemetry.ErrorSchema, telemetry.ErrorWrongTable, telemetry.ErrorInvalid}
+
+// WrongTableError is a handler's error for a row of another table than the
+// one its topic carries; it is counted as error_type wrong_table.
+type WrongTableError struct {
+	Topic string // what the topic carries: "products", "orders", "order_items"
+	Table string // the row's table
+}
+
+func (e *WrongTableError) Error() string {
+	return fmt.Sprintf("%s topic carries a %q row", e.Topic, e.Table)
+}
+
+// errorType is the error_type of a record sent to the dead-letter topic.
+func errorType(err error) string {
+	var de *debezium.DecodeError
+	var wt *WrongTableError
+	switch {
+	case errors.As(err, &wt):
+		return telemetry.ErrorWrongTable
+	case errors.As(err, &de) && de.Field == "topic": // no table in the message, and the topic names none
+		return telemetry.ErrorWrongTable
+	case errors.As(err, &de) && de.Field == "": // not JSON, not an object
+		return telemetry.ErrorDecode
+	case errors.As(err, &de):
+		return telemetry.ErrorSchema
+	default:
+		return telemetry.ErrorInvalid
+	}
 }
 
 // InputConfig configures NewInput.
@@ -87,8 +144,18 @@ func NewInput(cfg InputConfig) *Input {
 // Edge returns a Goka input edge for a CDC topic that calls h with each
 // decoded change.
 func (in *Input) Edge(topic goka.Stream, h Handler) goka.Edge {
+	m, t := in.cfg.Metrics, string(topic)
+	m.Processed.WithLabelValues(t)
+	for _, et := range inputErrorTypes {
+		m.Failed.WithLabelValues(t, et)
+		m.Errors.WithLabelValues(et)
+	}
+	m.Latency.WithLabelValues(t)
+	duration := m.Duration.WithLabelValues(t)
 	return goka.Input(topic, new(codec.Bytes), func(ctx goka.Context, msg interface{}) {
+		start := time.Now()
 		in.handle(ctx, msg, h)
+		duration.Observe(time.Since(start).Seconds())
 	})
 }
 
@@ -125,11 +192,16 @@ func (in *Input) handle(ctx goka.Context, msg interface{}, h Handler) {
 	if m.Pos.TsMs > 0 {
 		lag := in.cfg.Now().Sub(time.UnixMilli(m.Pos.TsMs)).Seconds()
 		in.cfg.Metrics.SourceLag.WithLabelValues(topic).Set(lag)
+		in.cfg.Metrics.Latency.WithLabelValues(topic).Observe(lag)
 	}
 }
 
+// count counts a record by its outcome; all but dead letters are processed.
 func (in *Input) count(topic, op, outcome string) {
 	in.cfg.Metrics.Messages.WithLabelValues(topic, op, outcome).Inc()
+	if outcome != OutcomeDeadLetter {
+		in.cfg.Metrics.Processed.WithLabelValues(topic).Inc()
+	}
 }
 
 // deadLetter sends the record being processed to the dead-letter topic with
@@ -140,6 +212,9 @@ func (in *Input) deadLetter(ctx goka.Context, value []byte, reason error) {
 	ctx.Emit(in.cfg.DLQTopic, ctx.Key(), value, goka.WithCtxEmitHeaders(headers))
 	in.count(topic, "", OutcomeDeadLetter)
 	in.cfg.Metrics.DeadLetter.WithLabelValues(topic).Inc()
+	et := errorType(reason)
+	in.cfg.Metrics.Failed.WithLabelValues(topic, et).Inc()
+	in.cfg.Metrics.Errors.WithLabelValues(et).Inc()
 	in.cfg.Log.Error("record sent to dead-letter topic", "dlq", string(in.cfg.DLQTopic), "topic", topic,
 		"partition", ctx.Partition(), "offset", ctx.Offset(), "error", reason)
 }

@@ -99,7 +99,7 @@ type processor struct{ cfg Config }
 
 func (p *processor) rekeyProduct(ctx goka.Context, m *debezium.Message) error {
 	if m.Table != debezium.TableProducts {
-		return fmt.Errorf("products topic carries a %q row", m.Table)
+		return &cdc.WrongTableError{Topic: "products", Table: m.Table}
 	}
 	ctx.Loopback(ProductKey(m.ID), productEvent(m))
 	return nil
@@ -107,7 +107,7 @@ func (p *processor) rekeyProduct(ctx goka.Context, m *debezium.Message) error {
 
 func (p *processor) rekeyItem(ctx goka.Context, m *debezium.Message) error {
 	if m.Table != debezium.TableOrderItems {
-		return fmt.Errorf("order_items topic carries a %q row", m.Table)
+		return &cdc.WrongTableError{Topic: "order_items", Table: m.Table}
 	}
 	ctx.Loopback(ItemKey(m.ID), itemEvent(m))
 	return nil

@@ -78,7 +78,7 @@ type processor struct{ cfg Config }
 
 func (p *processor) rekey(ctx goka.Context, m *debezium.Message) error {
 	if m.Table != debezium.TableProducts {
-		return fmt.Errorf("products topic carries a %q row", m.Table)
+		return &cdc.WrongTableError{Topic: "products", Table: m.Table}
 	}
 	if m.ID <= 0 {
 		return fmt.Errorf("product change without a positive id (got %d)", m.ID)

@@ -162,7 +162,7 @@ func New(opts Options) (*Archiver, error) {
 		BreakerThreshold: opts.BreakerThreshold, BreakerCooldown: opts.BreakerCooldown,
 		Name:    "dead-letter S3",
 		Metrics: s3put.Metrics{PutFailures: m.putFailures, Retries: m.retries, Breaker: m.breaker},
-		Log:     log})
+		Log:     log, Service: opts.Service, Registerer: opts.Registerer})
 	if err != nil {
 		return nil, fmt.Errorf("dlq: %w", err)
 	}

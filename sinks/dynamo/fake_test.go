@@ -698,3 +698,50 @@ func TestRejectedItemsAreSummarized(t *testing.T) {
 		t.Errorf("%d calls, want %d", got, 4*49)
 	}
 }
+
+// TestConsumerMetrics: the Python services' consumer_dynamodb_* series
+// count the items written, the failed requests by error_type and every
+// request's duration, labelled service (the Writer's Name) and table, and
+// add the failures to consumer_errors_total{error_type="dynamodb"}.
+func TestConsumerMetrics(t *testing.T) {
+	f := newFake(t, func(n int, reqs []json.RawMessage) (int, string, []json.RawMessage) {
+		if n == 1 {
+			return 500, "InternalServerError", nil
+		}
+		return 200, "", nil
+	})
+	reg := prometheus.NewRegistry()
+	opts := fastOpts(reg)
+	opts.Name = "svc"
+	w, err := dynamo.NewWriter(endpointClient(f.srv.URL), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(context.Background(), items(1, 2, 3)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"consumer_dynamodb_writes_total", []string{"service", "svc", "table", fakeTable}, 3},
+		{"consumer_dynamodb_errors_total", []string{"service", "svc", "table", fakeTable, "error_type", "server"}, 1},
+		{"consumer_dynamodb_errors_total", []string{"service", "svc", "table", fakeTable, "error_type", "throttle"}, 0},
+		{"consumer_errors_total", []string{"service", "svc", "error_type", "dynamodb"}, 1},
+	} {
+		if got := metricValue(t, reg, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == "consumer_dynamodb_write_duration_seconds" {
+			if n := mf.GetMetric()[0].GetHistogram().GetSampleCount(); n != 2 {
+				t.Errorf("consumer_dynamodb_write_duration_seconds counted %d requests, want 2", n)
+			}
+			return
+		}
+	}
+	t.Error("no consumer_dynamodb_write_duration_seconds")
+}

@@ -98,8 +98,9 @@ type Options struct {
 	// Logger receives retries, breaker changes and rejected items.
 	// Default slog.Default().
 	Logger *slog.Logger
-	// Name is the value of the metrics' "sink" label, e.g. "inventory".
-	// Default: the table name.
+	// Name is the value of the metrics' "sink" label, e.g. "inventory", and
+	// of the consumer_dynamodb_* metrics' "service" label (the service
+	// name). Default: the table name.
 	Name string
 }
 
@@ -251,7 +252,7 @@ func (w *Writer) Write(ctx context.Context, items []Item) error {
 		return nil
 	}
 	if w.br.State() == breaker.Open {
-		w.m.errors.WithLabelValues(classBreakerOpen).Inc()
+		w.m.failed(classBreakerOpen)
 		return fmt.Errorf("dynamo %s: %d items not written: %w", w.opts.Table, len(items), ErrBreakerOpen)
 	}
 	entries, invalid := w.prepare(items)
@@ -398,7 +399,7 @@ func (w *Writer) prepare(items []Item) ([]entry, []error) {
 
 func (w *Writer) validate(it *Item) error {
 	bad := func(why string) error {
-		w.m.errors.WithLabelValues(classInvalid).Inc()
+		w.m.failed(classInvalid)
 		return fmt.Errorf("dynamo %s: key %q: %w: %s", w.opts.Table, it.Key, ErrInvalidItem, why)
 	}
 	switch {
@@ -440,7 +441,7 @@ func (w *Writer) writeChunk(ctx context.Context, chunk []entry) (itemErrs []erro
 		t, err := w.br.Allow(ctx)
 		if err != nil {
 			if errors.Is(err, breaker.ErrOpen) {
-				w.m.errors.WithLabelValues(classBreakerOpen).Inc()
+				w.m.failed(classBreakerOpen)
 				return nil, fmt.Errorf("dynamo %s: %d items (%s) not written: %w", w.opts.Table, len(pending), keyList(pending), ErrBreakerOpen)
 			}
 			return nil, fmt.Errorf("dynamo %s: %w", w.opts.Table, context.Cause(ctx))
@@ -452,7 +453,7 @@ func (w *Writer) writeChunk(ctx context.Context, chunk []entry) (itemErrs []erro
 				return nil, fmt.Errorf("dynamo %s: %w", w.opts.Table, context.Cause(ctx))
 			}
 			class, retryable := classify(err)
-			w.m.errors.WithLabelValues(class).Inc()
+			w.m.failed(class)
 			if retryable {
 				w.br.Record(t, breaker.Failure)
 				failures++
@@ -480,8 +481,7 @@ func (w *Writer) writeChunk(ctx context.Context, chunk []entry) (itemErrs []erro
 				uputs++
 			}
 		}
-		w.m.items.WithLabelValues(kindPut).Add(float64(puts - uputs))
-		w.m.items.WithLabelValues(kindDelete).Add(float64(dels - udels))
+		w.m.written(puts-uputs, dels-udels)
 		if len(unprocessed) == 0 {
 			return nil, nil
 		}
@@ -534,8 +534,7 @@ func (w *Writer) send(ctx context.Context, batch []entry) (*dynamodb.BatchWriteI
 	out, err := w.api.BatchWriteItem(rctx, &dynamodb.BatchWriteItemInput{
 		RequestItems: map[string][]types.WriteRequest{w.opts.Table: reqs},
 	}, w.noRetry)
-	w.m.latency.Observe(time.Since(start).Seconds())
-	w.m.requests.Inc()
+	w.m.sent(time.Since(start).Seconds())
 	return out, err
 }
 

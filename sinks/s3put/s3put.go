@@ -26,6 +26,7 @@ import (
 
 	"github.com/cdcflow/cdcflow/sinks/breaker"
 	"github.com/cdcflow/cdcflow/sinks/retry"
+	"github.com/cdcflow/cdcflow/telemetry"
 )
 
 // Defaults applied by New to zero (or negative) Options fields.
@@ -88,6 +89,38 @@ type Options struct {
 	Name    string
 	Metrics Metrics
 	Log     *slog.Logger // default slog.Default()
+	// Service and Registerer are for the Python services' consumer_s3_*
+	// metrics (package telemetry), labelled service=<Service>,
+	// bucket=<Bucket> and shared by every Putter of the service and bucket;
+	// a nil Registerer counts them unregistered.
+	Service    string
+	Registerer prometheus.Registerer
+}
+
+// pyMetrics are the consumer_s3_* series a Putter adds to.
+type pyMetrics struct {
+	writes    prometheus.Counter     // consumer_s3_writes_total: objects written
+	errors    *prometheus.CounterVec // consumer_s3_errors_total: failed attempts by error_type (retry.Classify)
+	duration  prometheus.Observer    // consumer_s3_write_duration_seconds: per attempt
+	allErrors prometheus.Counter     // consumer_errors_total{error_type="s3"}
+}
+
+func newPyMetrics(reg prometheus.Registerer, service, bucket string) pyMetrics {
+	labels := prometheus.Labels{"service": service, "bucket": bucket}
+	m := pyMetrics{
+		writes: telemetry.Shared(reg, prometheus.NewCounter(prometheus.CounterOpts{Name: "consumer_s3_writes_total",
+			Help: "Objects written to S3.", ConstLabels: labels})),
+		errors: telemetry.Shared(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "consumer_s3_errors_total",
+			Help: "Failed S3 PutObject attempts (each retried), by error_type.", ConstLabels: labels}, []string{"error_type"})),
+		duration: telemetry.Shared(reg, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "consumer_s3_write_duration_seconds",
+			Help: "Duration of one S3 PutObject attempt.", ConstLabels: labels,
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}})),
+		allErrors: telemetry.Errors(reg, service).WithLabelValues(telemetry.ErrorS3),
+	}
+	for _, c := range retry.Classes {
+		m.errors.WithLabelValues(c)
+	}
+	return m
 }
 
 // Status is what a Putter knows of S3's health.
@@ -106,6 +139,7 @@ type Putter struct {
 	opts Options
 	log  *slog.Logger
 	br   *breaker.Breaker
+	py   pyMetrics
 
 	mu           sync.Mutex // guards lastErr and failingSince
 	lastErr      error
@@ -145,7 +179,7 @@ func New(opts Options) (*Putter, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	p := &Putter{opts: opts, log: log}
+	p := &Putter{opts: opts, log: log, py: newPyMetrics(opts.Registerer, opts.Service, opts.Bucket)}
 	p.br = breaker.New(breaker.Options{Threshold: opts.BreakerThreshold, Cooldown: opts.BreakerCooldown,
 		OnChange: func(from, to breaker.State) {
 			if g := opts.Metrics.Breaker; g != nil {
@@ -186,10 +220,13 @@ func (p *Putter) Put(ctx context.Context, key string, body []byte) error {
 		if attempt > 1 {
 			inc(p.opts.Metrics.Retries)
 		}
+		start := time.Now()
 		err = p.send(ctx, key, body)
+		p.py.duration.Observe(time.Since(start).Seconds())
 		p.setStatus(err)
 		if err == nil {
 			p.br.Record(t, breaker.Success)
+			p.py.writes.Inc()
 			return nil
 		}
 		last = err
@@ -198,6 +235,9 @@ func (p *Putter) Put(ctx context.Context, key string, body []byte) error {
 			p.br.Record(t, breaker.None)
 			return fmt.Errorf("put s3://%s/%s (attempt %d): %w", p.opts.Bucket, key, attempt, err)
 		}
+		class, _ := retry.Classify(err)
+		p.py.errors.WithLabelValues(class).Inc()
+		p.py.allErrors.Inc()
 		p.br.Record(t, breaker.HTTPOutcome(err))
 		wait := retry.FullJitter(attempt, p.opts.RetryBase, p.opts.RetryMax)
 		p.log.Warn(p.opts.Name+" put failed; retrying", "key", key, "attempt", attempt, "backoff", wait, "error", err)

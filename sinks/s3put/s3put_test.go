@@ -285,3 +285,50 @@ func TestSDKRetriesAreOff(t *testing.T) {
 		t.Fatalf("the put's options have retryer %T and RetryMaxAttempts %d, want aws.NopRetryer and 0", opts.Retryer, opts.RetryMaxAttempts)
 	}
 }
+
+// TestConsumerMetrics: the Python services' consumer_s3_* series count
+// written objects, failed attempts by class and every attempt's duration,
+// and add the failures to consumer_errors_total{error_type="s3"}; two
+// Putters of one service and bucket share them.
+func TestConsumerMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	var calls atomic.Int64
+	cl := putFunc(func(context.Context, *s3.PutObjectInput) error {
+		if calls.Add(1) == 1 {
+			return errors.New("connection refused")
+		}
+		return nil
+	})
+	opts := Options{Client: cl, RetryBase: time.Millisecond, RetryMax: time.Millisecond, Service: "svc", Registerer: reg}
+	a, b := newPutter(t, opts), newPutter(t, opts)
+	for _, p := range []*Putter{a, b} {
+		if err := p.Put(context.Background(), "k", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range mfs {
+		for _, m := range f.GetMetric() {
+			key := f.GetName()
+			for _, l := range m.GetLabel() {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			got[key] = m.GetCounter().GetValue() + float64(m.GetHistogram().GetSampleCount())
+		}
+	}
+	for key, want := range map[string]float64{
+		"consumer_s3_writes_total,bucket=lake,service=svc":                     2,
+		"consumer_s3_errors_total,bucket=lake,error_type=unknown,service=svc":  1,
+		"consumer_s3_errors_total,bucket=lake,error_type=throttle,service=svc": 0,
+		"consumer_s3_write_duration_seconds,bucket=lake,service=svc":           3,
+		"consumer_errors_total,error_type=s3,service=svc":                      1,
+	} {
+		if v, ok := got[key]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", key, v, ok, want)
+		}
+	}
+}

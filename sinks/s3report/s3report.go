@@ -73,6 +73,7 @@ type Options struct {
 	BreakerThreshold int
 	BreakerCooldown  time.Duration
 	Registerer       prometheus.Registerer // nil registers nothing
+	Service          string                // the service label of the consumer_s3_* metrics (package s3put)
 	Log              *slog.Logger          // default slog.Default()
 	// Now and After are the clock of the schedule (tests replace them);
 	// default time.Now and time.After.
@@ -166,7 +167,7 @@ func New(opts Options) (*Flusher, error) {
 		BreakerThreshold: opts.BreakerThreshold, BreakerCooldown: opts.BreakerCooldown,
 		Name:    "S3",
 		Metrics: s3put.Metrics{PutFailures: m.PutFailures, Retries: m.Retries, Breaker: m.Breaker},
-		Log:     log})
+		Log:     log, Service: opts.Service, Registerer: opts.Registerer})
 	if err != nil {
 		return nil, fmt.Errorf("s3report: %w", err)
 	}
