@@ -4,7 +4,10 @@
 # container's command, e.g. `command: ["/usr/local/bin/inventory-service"]`
 # (docker-compose.yml does this for each service).
 
-FROM golang:1.26 AS build
+# The Go version is go.mod's `go` line exactly (tests/deploy checks it): an
+# older toolchain would refuse the module, and a floating tag would build
+# with whatever 1.26.x is current.
+FROM golang:1.26.8 AS build
 WORKDIR /src
 ENV CGO_ENABLED=0
 # Module downloads first, so source edits keep this layer cached.
@@ -16,10 +19,14 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
     go build -trimpath -ldflags="-s -w" -o /out/ \
       ./cmd/inventory-service \
       ./cmd/analytics-service \
-      ./cmd/search-indexer
+      ./cmd/search-indexer \
+      ./cmd/cdc-healthcheck
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/inventory-service /out/analytics-service /out/search-indexer /usr/local/bin/
+# The container healthcheck: distroless has no shell and no curl, so compose
+# runs `cdc-healthcheck http://127.0.0.1:8080/readyz` (exit 0 on 2xx).
+COPY --from=build /out/cdc-healthcheck /usr/local/bin/
 # Local table storage (STATE_DIR), owned by the nonroot user (65532) so that a
 # volume mounted here starts writable.
 COPY --from=build --chown=65532:65532 /out/state /var/lib/cdcflow
