@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -31,32 +30,8 @@ const (
 	itemsTopic  goka.Stream = "dbserver1.public.order_items"
 )
 
-// mapTable is a Table over a map, iterated in key order like LevelDB.
-type mapTable map[string]interface{}
-
-func (m mapTable) Get(key string) (interface{}, error) { return m[key], nil }
-
-func (m mapTable) Iterator() (goka.Iterator, error) {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return &mapIter{m: m, keys: keys, i: -1}, nil
-}
-
-type mapIter struct {
-	m    mapTable
-	keys []string
-	i    int
-}
-
-func (it *mapIter) Next() bool                  { it.i++; return it.i < len(it.keys) }
-func (it *mapIter) Err() error                  { return nil }
-func (it *mapIter) Key() string                 { return it.keys[it.i] }
-func (it *mapIter) Value() (interface{}, error) { return it.m[it.keys[it.i]], nil }
-func (it *mapIter) Release()                    {}
-func (it *mapIter) Seek(string) bool            { return false }
+// mapTable is a Table over a map.
+type mapTable = gokatest.MapTable
 
 var now = time.Date(2025, 1, 15, 12, 5, 0, 0, time.UTC)
 
