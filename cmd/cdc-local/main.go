@@ -24,6 +24,7 @@ func main() {
 	flag.StringVar(&o.DataDir, "data", "cdc-local-data", "directory for the S3 objects")
 	flag.StringVar(&o.Bucket, "bucket", "analytics", "S3 bucket for the analytics reports (the DLQ bucket is <bucket>-dlq)")
 	flag.Float64Var(&o.Rate, "rate", 50, "changes per second the shop generates (0 = as fast as possible)")
+	flag.Int64Var(&o.Changes, "changes", 0, "stop generating after this many records and keep serving (0 = no limit)")
 	flag.DurationVar(&o.Duration, "duration", 0, "stop after this long (0 = run until Ctrl-C)")
 	flag.Uint64Var(&o.Seed, "seed", 1, "seed of the simulated shop")
 	flag.IntVar(&o.Products, "products", 100, "products in the initial catalogue beyond the five seed products")

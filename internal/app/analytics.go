@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"net/http"
 
 	"github.com/lovoo/goka"
 
@@ -18,8 +19,10 @@ import (
 //	group <KAFKA_GROUP_ID>         orders, order_items → table (orders, lines and the aggregates);
 //	                               undecodable records → DLQ_TOPIC
 //	view  of that table            GET /v1/reports/{name}, /v1/reports/windows; read by the flusher
+//	tail  of DLQ_TOPIC             GET /v1/dead-letters/analytics-service (the newest dead letters)
 //	flusher                        the view's reports → S3 S3_BUCKET every FLUSH_INTERVAL and at
-//	                               shutdown, by the instance owning partition 0 (when set)
+//	                               shutdown, by the instance owning partition 0 (when set);
+//	                               GET /v1/reports/s3: the last flush and its objects
 //	group <KAFKA_GROUP_ID>-dlq-s3  DLQ_TOPIC → S3 DLQ_S3_BUCKET (when set)
 func Analytics(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Server) (*Unit, error) {
 	w := newWiring(cfg, d, srv)
@@ -51,6 +54,7 @@ func Analytics(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Serv
 		return nil, err
 	}
 	anviews.Routes(srv, view)
+	w.deadLetters()
 	if d.S3 != nil && cfg.S3Bucket != "" {
 		flusher, err = s3report.New(s3report.Options{
 			Client: d.S3, Bucket: cfg.S3Bucket, Table: view, Ready: view.Recovered,
@@ -60,6 +64,9 @@ func Analytics(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Serv
 			return nil, fmt.Errorf("%s: s3 flusher: %w", cfg.Service.Name, err)
 		}
 		srv.Degraded(w.name("s3"), flusher.Health)
+		srv.Handle("GET /v1/reports/s3", func(rw http.ResponseWriter, _ *http.Request) {
+			httpapi.WriteJSON(rw, http.StatusOK, flusher.Status())
+		})
 		w.add(Part{Name: w.name("s3-flusher"), Stage: StageSink, Run: flusher.Run})
 	}
 	if err := w.deadLetterArchive(group + "-dlq-s3"); err != nil {

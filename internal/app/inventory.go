@@ -16,7 +16,9 @@ import (
 //
 //	group <KAFKA_GROUP_ID>           products, order_items → table (stock per product, order lines);
 //	                                 low-stock alerts → LOW_STOCK_TOPIC; undecodable records → DLQ_TOPIC
-//	view  of that table              GET /v1/inventory/{id}, /v1/inventory?below=N
+//	view  of that table              GET /v1/inventory/{id}, /v1/inventory?below=N, /v1/inventory (a page)
+//	tail  of LOW_STOCK_TOPIC         GET /v1/alerts/low-stock (the newest alerts)
+//	tail  of DLQ_TOPIC               GET /v1/dead-letters/inventory-service (the newest dead letters)
 //	group <KAFKA_GROUP_ID>-dynamodb  table changelog → DynamoDB DYNAMODB_TABLE (with AWS)
 //	group <KAFKA_GROUP_ID>-dlq-s3    DLQ_TOPIC → S3 DLQ_S3_BUCKET (when set)
 func Inventory(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Server) (*Unit, error) {
@@ -44,6 +46,8 @@ func Inventory(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Serv
 		return nil, err
 	}
 	invviews.Routes(srv, view)
+	invviews.AlertRoutes(srv, w.tail(cfg.LowStockTopic), cfg.LowStockThreshold)
+	w.deadLetters()
 	err = w.mirror(ctx, mirror.InventoryTable(cfg.DynamoTable), mirror.Config{
 		Group: group + "-dynamodb", Table: inventory.Table(group), Codec: inventory.TableCodec{},
 		Item: mirror.InventoryItem, Mirrored: inventory.IsProductKey, Latest: view.Get, CDCTime: mirror.InventoryCDCTime,

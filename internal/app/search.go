@@ -17,6 +17,7 @@ import (
 //	group <KAFKA_GROUP_ID>           products → table (one search document per product);
 //	                                 undecodable records → DLQ_TOPIC
 //	view  of that table              feeds the in-memory index: GET /v1/search, /v1/products/{id}
+//	tail  of DLQ_TOPIC               GET /v1/dead-letters/search-indexer (the newest dead letters)
 //	group <KAFKA_GROUP_ID>-dynamodb  table changelog → DynamoDB DYNAMODB_TABLE (with AWS)
 //	group <KAFKA_GROUP_ID>-dlq-s3    DLQ_TOPIC → S3 DLQ_S3_BUCKET (when set)
 func Search(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Server) (*Unit, error) {
@@ -41,6 +42,7 @@ func Search(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Server)
 		return nil, err
 	}
 	searchviews.Routes(srv, ix)
+	w.deadLetters()
 	err = w.mirror(ctx, mirror.SearchTable(cfg.DynamoTable), mirror.Config{
 		Group: group + "-dynamodb", Table: search.Table(group), Codec: search.DocCodec{},
 		Item: mirror.SearchItem, Latest: view.Get, CDCTime: mirror.SearchCDCTime,

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -133,6 +134,35 @@ type Flusher struct {
 	lastErr  error      // of the last flush; nil after a success
 	lastOK   time.Time
 	flushed  bool
+	lastKeys []string // objects the last successful flush wrote
+
+	keys []string // objects written by the flush under way; guarded by flushMu
+}
+
+// FlushStatus is what the last flush did, for operators and the dashboard.
+type FlushStatus struct {
+	Bucket  string   `json:"bucket"`
+	Leader  bool     `json:"leader"`            // this instance writes the reports
+	LastOK  string   `json:"last_ok,omitempty"` // RFC 3339 time of the last flush that wrote everything
+	Objects []string `json:"objects"`           // the keys that flush wrote
+	Error   string   `json:"error,omitempty"`   // of the latest flush, when it failed
+}
+
+// Status reports the last flush.
+func (f *Flusher) Status() FlushStatus {
+	f.statusMu.Lock()
+	defer f.statusMu.Unlock()
+	st := FlushStatus{Bucket: f.opts.Bucket, Leader: f.IsLeader(), Objects: slices.Clone(f.lastKeys)}
+	if st.Objects == nil {
+		st.Objects = []string{}
+	}
+	if !f.lastOK.IsZero() {
+		st.LastOK = f.lastOK.UTC().Format(time.RFC3339)
+	}
+	if f.lastErr != nil {
+		st.Error = f.lastErr.Error()
+	}
+	return st
 }
 
 // New returns a flusher; it writes nothing until Run.
@@ -268,7 +298,9 @@ func (f *Flusher) flushIfLeader(ctx context.Context, at time.Time, why string) e
 // leads; Run checks that. Puts are retried until they succeed or ctx ends.
 func (f *Flusher) Flush(ctx context.Context, at time.Time) error {
 	f.flushMu.Lock()
+	f.keys = f.keys[:0]
 	err := f.flush(ctx, at)
+	keys := slices.Clone(f.keys)
 	f.flushMu.Unlock()
 
 	f.statusMu.Lock()
@@ -278,7 +310,7 @@ func (f *Flusher) Flush(ctx context.Context, at time.Time) error {
 		f.metrics.Flushes.WithLabelValues("failed").Inc()
 		return err
 	}
-	f.lastOK = f.opts.Now()
+	f.lastOK, f.lastKeys = f.opts.Now(), keys
 	f.metrics.Flushes.WithLabelValues("ok").Inc()
 	f.metrics.LastSuccess.Set(float64(f.lastOK.Unix()))
 	return nil
@@ -349,6 +381,7 @@ func (f *Flusher) put(ctx context.Context, key string, body []byte, kind string)
 	if err := f.s3.Put(ctx, key, body); err != nil {
 		return fmt.Errorf("s3report: %w", err)
 	}
+	f.keys = append(f.keys, key)
 	f.metrics.Objects.WithLabelValues(kind).Inc()
 	return nil
 }

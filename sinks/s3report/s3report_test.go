@@ -450,3 +450,24 @@ func TestNewChecksOptions(t *testing.T) {
 		}
 	}
 }
+
+// Status names what the last successful flush wrote: the five reports and
+// the windows that changed, and nothing of an earlier flush.
+func TestStatusListsTheLastFlushsObjects(t *testing.T) {
+	s3c, table := newFakeS3(), shopTable()
+	f := newFlusher(t, s3c, table, true, nil, nil)
+	if st := f.Status(); st.LastOK != "" || len(st.Objects) != 0 || !st.Leader {
+		t.Fatalf("before any flush: %+v", st)
+	}
+	at := time.Date(2025, 1, 15, 12, 5, 0, 0, time.UTC)
+	for i, wantWindows := range []int{2, 0} {
+		if err := f.Flush(context.Background(), at); err != nil {
+			t.Fatal(err)
+		}
+		written := s3c.takePuts()
+		st := f.Status()
+		if !slices.Equal(slices.Sorted(slices.Values(st.Objects)), written) || len(st.Objects) != 5+wantWindows || st.LastOK == "" || st.Error != "" {
+			t.Fatalf("flush %d wrote %v; Status %+v", i+1, written, st)
+		}
+	}
+}

@@ -36,6 +36,7 @@ type Options struct {
 	HTTPAddr      string        // the one HTTP server
 	DataDir       string        // S3 objects are kept under DataDir/s3
 	Rate          float64       // changes per second; <= 0 as fast as possible
+	Changes       int64         // stop generating after this many records (the system keeps serving); 0 = no limit
 	Duration      time.Duration // 0 = until interrupted
 	Seed          uint64
 	Products      int           // initial catalogue beyond the five seed products
@@ -69,6 +70,22 @@ func Run(ctx context.Context, o Options) error {
 		ctx, cancel = context.WithTimeout(ctx, o.Duration)
 		defer cancel()
 	}
+	// The HTTP server first: the dashboard's address is the first line,
+	// the page answers while the rest starts, and a port clash fails at
+	// once.
+	reg := app.NewRegistry()
+	srv := httpapi.New(reg)
+	h, err := app.Listen(slog.New(slog.DiscardHandler), o.HTTPAddr, srv)
+	if err != nil {
+		return err
+	}
+	log.Info("cdc-local dashboard", "url", "http://"+localHost(h.Addr())+"/")
+	running := false
+	defer func() {
+		if !running { // h.Run closes the server itself
+			h.Close()
+		}
+	}()
 	broker, err := embedded.StartKafka(embedded.KafkaOptions{Port: o.KafkaPort, Partitions: 3,
 		Topics: []string{"dbserver1.public.products", "dbserver1.public.orders", "dbserver1.public.order_items"}})
 	if err != nil {
@@ -90,8 +107,6 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 
-	reg := app.NewRegistry()
-	srv := httpapi.New(reg)
 	brokers := strings.Join(broker.Brokers(), ",")
 	env := func(k string) (string, bool) {
 		switch k {
@@ -145,23 +160,30 @@ func Run(ctx context.Context, o Options) error {
 	}}
 	units = append(units, &app.Unit{Name: "local", Parts: []app.Part{gen, progress}})
 
-	ready := func(addr string) {
-		host := addr
-		if strings.HasPrefix(host, "[::]") || strings.HasPrefix(host, "0.0.0.0") {
-			host = "localhost" + host[strings.LastIndex(host, ":"):]
-		}
-		log.Info("cdc-local is up",
-			"kafka", brokers, "s3", store.Endpoint(), "bucket", o.Bucket,
-			"api", "http://"+host, "try", "http://"+host+"/v1/inventory/1 /v1/search?q=laptop /v1/reports/summary /readyz /metrics")
-		if o.Ready != nil {
-			o.Ready(addr)
-		}
+	api := "http://" + localHost(h.Addr())
+	log.Info("cdc-local is up",
+		"kafka", brokers, "s3", store.Endpoint(), "bucket", o.Bucket, "dashboard", api+"/",
+		"try", api+"/v1/inventory/1 /v1/search?q=laptop /v1/reports/summary /readyz /metrics")
+	if o.Ready != nil {
+		o.Ready(h.Addr())
 	}
-	err = app.Serve(ctx, log, o.HTTPAddr, srv, units, ready)
+	running = true
+	err = h.Run(ctx, log, units)
 	if errors.Is(err, context.DeadlineExceeded) {
 		return nil
 	}
 	return err
+}
+
+// errEnough ends the generator once Options.Changes records are written.
+var errEnough = errors.New("generator: enough records")
+
+// localHost is addr with a wildcard host replaced by localhost, for a URL.
+func localHost(addr string) string {
+	if strings.HasPrefix(addr, "[::]") || strings.HasPrefix(addr, "0.0.0.0") {
+		return "localhost" + addr[strings.LastIndex(addr, ":"):]
+	}
+	return addr
 }
 
 // generate writes the simulated shop's changes to the broker as Debezium
@@ -186,9 +208,15 @@ func generate(ctx context.Context, brokers []string, o Options, produced *atomic
 		if err := cl.ProduceSync(ctx, batch...).FirstErr(); err != nil {
 			return fmt.Errorf("generator: produce: %w", err)
 		}
-		produced.Add(int64(len(batch)))
+		if n := produced.Add(int64(len(batch))); o.Changes > 0 && n >= o.Changes {
+			return errEnough
+		}
 		return nil
 	})
+	if errors.Is(err, errEnough) {
+		o.Log.Info("generator done; the services keep serving", "records", produced.Load())
+		return nil
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return nil
 	}

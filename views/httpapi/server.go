@@ -1,20 +1,25 @@
 // Package httpapi is the HTTP server every service shares: /healthz (alive),
 // /readyz (group tables recovered and consuming; 503 before, with the
 // reason; degraded sinks reported), /metrics (Prometheus), plus the query
-// routes each service's views register. It serves from the start of the
-// process: checks and routes may be added while it serves (ServeMux and
-// the check maps are safe for concurrent use).
+// routes each service's views register, and the web dashboard at /
+// (package dashboard), which shows the panels of the routes registered. It
+// serves from the start of the process: checks and routes may be added
+// while it serves (ServeMux and the check maps are safe for concurrent
+// use).
 package httpapi
 
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cdcflow/cdcflow/views/dashboard"
 )
 
 // Check reports a component's state and a short detail.
@@ -26,6 +31,7 @@ type Server struct {
 	mu       sync.Mutex
 	ready    map[string]Check // must pass for /readyz to answer 200
 	degraded map[string]Check // reported, but do not fail /readyz
+	routes   []string         // query routes, in the order registered
 }
 
 // New creates a server exposing reg on /metrics.
@@ -36,11 +42,24 @@ func New(reg *prometheus.Registry) *Server {
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	dashboard.Register(s.mux, dashboard.Options{Routes: s.Routes, Metrics: reg})
 	return s
 }
 
 // Handle registers a query route (Go 1.22 patterns, e.g. "GET /v1/x/{id}").
-func (s *Server) Handle(pattern string, h http.HandlerFunc) { s.mux.HandleFunc(pattern, h) }
+func (s *Server) Handle(pattern string, h http.HandlerFunc) {
+	s.mux.HandleFunc(pattern, h)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.routes = append(s.routes, pattern)
+}
+
+// Routes returns the patterns of the query routes registered so far.
+func (s *Server) Routes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.routes)
+}
 
 // Ready adds a check that must pass before the service is ready.
 func (s *Server) Ready(name string, c Check) {

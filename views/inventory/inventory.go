@@ -1,13 +1,19 @@
 // Package inventory answers stock queries from a Goka view of the inventory
-// group table: GET /v1/inventory/{product_id} and GET /v1/inventory?below=N.
+// group table: GET /v1/inventory/{product_id}, GET /v1/inventory?below=N
+// and, without below, a page of the catalogue (GET /v1/inventory?q=&sort=&
+// order=&limit=&offset=); and the latest low-stock alerts
+// (GET /v1/alerts/low-stock).
 package inventory
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lovoo/goka"
@@ -15,6 +21,7 @@ import (
 	"github.com/cdcflow/cdcflow/codecs/money"
 	"github.com/cdcflow/cdcflow/processors/inventory"
 	"github.com/cdcflow/cdcflow/views/httpapi"
+	"github.com/cdcflow/cdcflow/views/tail"
 )
 
 // Table is what the queries need of a Goka view (satisfied by *goka.View).
@@ -61,6 +68,18 @@ func Get(t Table, id int64) (Stock, bool, error) {
 
 // Below returns the live products whose stock is below n, lowest first.
 func Below(t Table, n int64) ([]Stock, error) {
+	out, err := live(t, func(s Stock) bool { return s.StockQuantity < n })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].StockQuantity != out[j].StockQuantity {
+			return out[i].StockQuantity < out[j].StockQuantity
+		}
+		return out[i].ProductID < out[j].ProductID
+	})
+	return out, err
+}
+
+// live returns the live products that keep accepts, in key order.
+func live(t Table, keep func(Stock) bool) ([]Stock, error) {
 	it, err := t.Iterator()
 	if err != nil {
 		return nil, fmt.Errorf("inventory view: iterate: %w", err)
@@ -77,17 +96,14 @@ func Below(t Table, n int64) ([]Stock, error) {
 		if err != nil {
 			return nil, fmt.Errorf("inventory view: value of %s: %w", key, err)
 		}
-		if s, ok := FromState(id, v.(*inventory.Product)); ok && s.StockQuantity < n {
+		if s, ok := FromState(id, v.(*inventory.Product)); ok && keep(s) {
 			out = append(out, s)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].StockQuantity != out[j].StockQuantity {
-			return out[i].StockQuantity < out[j].StockQuantity
-		}
-		return out[i].ProductID < out[j].ProductID
-	})
-	return out, it.Err()
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("inventory view: iterate: %w", err)
+	}
+	return out, nil
 }
 
 // Routes registers the inventory queries on srv.
@@ -111,7 +127,7 @@ func Routes(srv *httpapi.Server, t Table) {
 	srv.Handle("GET /v1/inventory", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query().Get("below")
 		if q == "" {
-			httpapi.Error(w, http.StatusBadRequest, "query parameter below=N is required")
+			listPage(w, r, t)
 			return
 		}
 		n, err := strconv.ParseInt(q, 10, 64)
@@ -128,5 +144,132 @@ func Routes(srv *httpapi.Server, t Table) {
 			list = []Stock{}
 		}
 		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"products": list, "total": len(list), "below": n})
+	})
+}
+
+// Sort orders of List.
+const (
+	SortStock = "stock"
+	SortName  = "name"
+	SortID    = "id"
+)
+
+// MaxPage bounds List's limit.
+const MaxPage = 500
+
+// Query selects a page of the catalogue.
+type Query struct {
+	Match  string // case-insensitive part of the name; "" matches every product
+	Sort   string // SortStock (default), SortName or SortID
+	Desc   bool
+	Limit  int // 1..MaxPage; 50 when zero
+	Offset int
+}
+
+// limit is the page size q asks for, within 1..MaxPage.
+func (q Query) limit() int {
+	if q.Limit <= 0 {
+		return 50
+	}
+	return min(q.Limit, MaxPage)
+}
+
+// List returns the page q selects of the live products and how many match.
+// Ties are broken by product id, so pages are stable.
+func List(t Table, q Query) ([]Stock, int, error) {
+	match := strings.ToLower(q.Match)
+	all, err := live(t, func(s Stock) bool { return match == "" || strings.Contains(strings.ToLower(s.Name), match) })
+	if err != nil {
+		return nil, 0, err
+	}
+	less := func(a, b Stock) int {
+		switch q.Sort {
+		case SortName:
+			return strings.Compare(a.Name, b.Name)
+		case SortID:
+			return 0
+		default:
+			return cmp.Compare(a.StockQuantity, b.StockQuantity)
+		}
+	}
+	slices.SortFunc(all, func(a, b Stock) int {
+		c := less(a, b)
+		if c == 0 {
+			c = cmp.Compare(a.ProductID, b.ProductID)
+		}
+		if q.Desc {
+			return -c
+		}
+		return c
+	})
+	start := min(max(q.Offset, 0), len(all))
+	end := min(start+q.limit(), len(all))
+	return all[start:end], len(all), nil
+}
+
+// listPage answers GET /v1/inventory without below.
+func listPage(w http.ResponseWriter, r *http.Request, t Table) {
+	v := r.URL.Query()
+	q := Query{Match: v.Get("q"), Sort: v.Get("sort")}
+	switch q.Sort {
+	case "", SortStock, SortName, SortID:
+	default:
+		httpapi.Error(w, http.StatusBadRequest, "sort must be stock, name or id")
+		return
+	}
+	switch v.Get("order") {
+	case "", "asc":
+	case "desc":
+		q.Desc = true
+	default:
+		httpapi.Error(w, http.StatusBadRequest, "order must be asc or desc")
+		return
+	}
+	for _, p := range []struct {
+		name string
+		to   *int
+		min  int
+	}{{"limit", &q.Limit, 1}, {"offset", &q.Offset, 0}} {
+		if s := v.Get(p.name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < p.min {
+				httpapi.Error(w, http.StatusBadRequest, fmt.Sprintf("%s must be an integer of at least %d", p.name, p.min))
+				return
+			}
+			*p.to = n
+		}
+	}
+	page, total, err := List(t, q)
+	if err != nil {
+		httpapi.Error(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	if page == nil {
+		page = []Stock{}
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"products": page, "total": total, "offset": q.Offset, "limit": q.limit()})
+}
+
+// AlertsResponse answers GET /v1/alerts/low-stock: the newest low-stock
+// alerts on LOW_STOCK_TOPIC (values as emitted, see inventory.Alert),
+// newest first.
+type AlertsResponse struct {
+	Threshold int64             `json:"threshold"` // LOW_STOCK_THRESHOLD
+	Topic     string            `json:"topic"`
+	Reading   bool              `json:"reading"` // false while the topic cannot be read
+	Alerts    []json.RawMessage `json:"alerts"`
+}
+
+// AlertRoutes registers GET /v1/alerts/low-stock on srv, answered from
+// alerts, a tail of the low-stock topic.
+func AlertRoutes(srv *httpapi.Server, alerts *tail.Tail, threshold int64) {
+	srv.Handle("GET /v1/alerts/low-stock", func(w http.ResponseWriter, _ *http.Request) {
+		resp := AlertsResponse{Threshold: threshold, Topic: alerts.Topic(), Reading: alerts.Running(), Alerts: []json.RawMessage{}}
+		for _, r := range alerts.Records() {
+			if json.Valid(r.Value) {
+				resp.Alerts = append(resp.Alerts, r.Value)
+			}
+		}
+		httpapi.WriteJSON(w, http.StatusOK, resp)
 	})
 }
