@@ -302,7 +302,8 @@ function drawWindows(chart, data) {
   data.forEach((w, i) => {
     const h = (H - bottom - 16) * Number(w.revenue) / maxRev;
     const x = left + i * bw;
-    const bar = svg("rect", { class: "bar", x: (x + bw * 0.1).toFixed(1), width: Math.max(1, bw * 0.8).toFixed(1), y: (H - bottom - h).toFixed(1), height: h.toFixed(1),
+    const w0 = Math.max(1, Math.min(bw * 0.8, 48)); // a few windows still look like bars
+    const bar = svg("rect", { class: "bar", x: (x + (bw - w0) / 2).toFixed(1), width: w0.toFixed(1), y: (H - bottom - h).toFixed(1), height: h.toFixed(1),
       "data-start": w.window_start, "data-revenue": w.revenue, "data-orders": w.orders });
     const title = svg("title"); title.textContent = w.window_start.slice(11, 16) + ": " + money(w.revenue) + ", " + w.orders + " orders";
     bar.append(title);
