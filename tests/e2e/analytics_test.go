@@ -105,24 +105,24 @@ func TestAnalyticsMatchesOracle(t *testing.T) {
 	running := svc
 	defer func() {
 		if running != nil {
-			running.stop(t)
+			running.Stop(t)
 		}
 	}()
 	eventually(t, 3*time.Minute, func() string {
-		if n := consumed(t, svc.url); n < len(first) {
+		if n := consumed(t, svc.URL); n < len(first) {
 			return fmt.Sprintf("consumed %d of %d records of the first half", n, len(first))
 		}
 		return ""
 	}, svc)
 	eventually(t, 3*time.Minute, func() string {
-		return anCompareAll(t, nil, svc.url, wantFirst, testStart, time.Time{}, cache)
+		return anCompareAll(t, nil, svc.URL, wantFirst, testStart, time.Time{}, cache)
 	}, svc)
 
 	// A graceful stop flushes once more: the newest reports are the
 	// shutdown flush's, generated after the stop began, and exact.
 	stopping := time.Now()
 	running = nil
-	svc.stop(t)
+	svc.Stop(t)
 	if d := anCompareAll(t, s3c, "", wantFirst, testStart, stopping, cache); d != "" {
 		t.Fatalf("after the graceful stop (shutdown flush): %s", d)
 	}
@@ -133,14 +133,14 @@ func TestAnalyticsMatchesOracle(t *testing.T) {
 	running = svc
 	produce(t, k.Brokers(), rest)
 	eventually(t, 4*time.Minute, func() string {
-		if n := consumed(t, svc.url); n < len(rest) {
+		if n := consumed(t, svc.URL); n < len(rest) {
 			return fmt.Sprintf("consumed %d of %d records of the rest", n, len(rest))
 		}
-		return anCompareAll(t, s3c, svc.url, want, testStart, time.Time{}, cache)
+		return anCompareAll(t, s3c, svc.URL, want, testStart, time.Time{}, cache)
 	}, svc)
 	// The restarted instance resumed at the committed offsets: it read the
 	// rest only, so the first half's figures came from the changelog.
-	if n := consumed(t, svc.url); n != len(rest) {
+	if n := consumed(t, svc.URL); n != len(rest) {
 		t.Errorf("the restarted service consumed %d CDC records, want the %d of the rest: it did not resume at the committed offsets", n, len(rest))
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,10 +18,9 @@ import (
 
 	"github.com/cdcflow/cdcflow/internal/app"
 	"github.com/cdcflow/cdcflow/internal/config"
-	"github.com/cdcflow/cdcflow/internal/kafka"
+	"github.com/cdcflow/cdcflow/testkit/servicetest"
 	"github.com/cdcflow/cdcflow/tools/embedded"
 	"github.com/cdcflow/cdcflow/tools/shopsim"
-	"github.com/cdcflow/cdcflow/views/httpapi"
 )
 
 func testLog(t testing.TB) *slog.Logger {
@@ -55,70 +53,13 @@ func produce(t testing.TB, brokers []string, recs []shopsim.Record) {
 	}
 }
 
-// service is one service under test.
-type service struct {
-	url     string
-	cancel  context.CancelFunc
-	done    chan error
-	stopped sync.Once
-}
+// service is one service under test, run in-process (testkit/servicetest).
+type service = servicetest.Service
 
-// stop shuts the service down gracefully and checks it stopped cleanly. It
-// is also registered as a cleanup, so a test that fails early leaves no
-// service running; only the first call does anything.
-func (s *service) stop(t testing.TB) {
-	t.Helper()
-	s.stopped.Do(func() { s.shutdown(t) })
-}
-
-func (s *service) shutdown(t testing.TB) {
-	t.Helper()
-	s.cancel()
-	select {
-	case err := <-s.done:
-		if err != nil {
-			t.Errorf("service stopped with an error: %v", err)
-		}
-	case <-time.After(app.ShutdownTimeout + 5*time.Second):
-		t.Errorf("service did not stop within %v", app.ShutdownTimeout)
-	}
-}
-
-// start builds and serves a service with env overriding its configuration.
+// start builds and serves a service with env as its configuration.
 func start(t testing.TB, spec config.Service, build app.Builder, env map[string]string, dyn *dynamodb.Client, s3c *s3.Client) *service {
 	t.Helper()
-	cfg, err := config.Load(spec, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := kafka.New(cfg, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := testLog(t).With("service", spec.Name)
-	ks.Log = log
-	reg := app.NewRegistry()
-	srv := httpapi.New(reg)
-	ctx, cancel := context.WithCancel(context.Background())
-	d := app.Deps{Kafka: ks, Registry: reg, Log: log, Dynamo: dyn, S3: s3c}
-	u, err := build(ctx, cfg, d, srv)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	s := &service{cancel: cancel, done: make(chan error, 1)}
-	go func() {
-		s.done <- app.Serve(ctx, log, "127.0.0.1:0", srv, []*app.Unit{u}, func(a string) { addr <- a })
-	}()
-	select {
-	case a := <-addr:
-		s.url = "http://" + a
-	case err := <-s.done:
-		t.Fatalf("service did not start: %v", err)
-	}
-	t.Cleanup(func() { s.stop(t) })
-	return s
+	return servicetest.Start(t, spec, build, env, dyn, s3c, testLog(t))
 }
 
 // getJSON fetches url into v and returns the status code.
@@ -148,10 +89,8 @@ func eventually(t testing.TB, within time.Duration, check func() string, running
 			return
 		}
 		for _, s := range running {
-			select {
-			case err := <-s.done:
+			if stopped, err := s.Stopped(); stopped {
 				t.Fatalf("service stopped while converging: %v (last difference: %s)", err, last)
-			default:
 			}
 		}
 		time.Sleep(500 * time.Millisecond)

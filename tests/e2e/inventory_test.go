@@ -73,9 +73,9 @@ func TestInventoryMatchesOracle(t *testing.T) {
 			produce(t, k.Brokers(), early)
 			env := map[string]string{"KAFKA_BOOTSTRAP_SERVERS": strings.Join(k.Brokers(), ","), "DYNAMODB_TABLE": "inventory-realtime"}
 			svc := start(t, config.Inventory, app.Inventory, env, dyn, nil)
-			defer svc.stop(t)
+			defer svc.Stop(t)
 			eventually(t, 3*time.Minute, func() string {
-				if n := consumed(t, svc.url); n < len(early) {
+				if n := consumed(t, svc.URL); n < len(early) {
 					return fmt.Sprintf("consumed %d of %d early records", n, len(early))
 				}
 				return ""
@@ -87,7 +87,7 @@ func TestInventoryMatchesOracle(t *testing.T) {
 				t.Fatalf("oracle has only %d products; the stream is too small to mean anything", len(want))
 			}
 			eventually(t, 4*time.Minute, func() string { return compareDynamo(t, dyn, want) }, svc)
-			if d := compareAPI(t, svc.url, want, changes); d != "" {
+			if d := compareAPI(t, svc.URL, want, changes); d != "" {
 				t.Fatal(d)
 			}
 		})

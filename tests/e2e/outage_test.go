@@ -278,7 +278,7 @@ func newOutageWatch(t *testing.T, sinks ...*outageSink) *outageWatch {
 	w := &outageWatch{sinks: sinks, maxBreaker: map[string]float64{}, maxPending: map[string]float64{}, retries0: map[string]float64{}, retries: map[string]float64{},
 		degraded: map[string]bool{}, degradedAt: map[string]time.Duration{}, openAt: map[string]time.Duration{}, lastDetails: map[string]string{}}
 	for _, s := range sinks {
-		m := outageScrape(t, s.svc.url)
+		m := outageScrape(t, s.svc.URL)
 		w.retries0[s.check], _ = outageSum(m, s.retries, s.labels...)
 		if b, ok := outageSum(m, s.breaker, s.labels...); !ok || b != 0 {
 			t.Fatalf("%s before the outage: %s = %v (present %v), want 0", s.check, s.breaker, b, ok)
@@ -291,7 +291,7 @@ func newOutageWatch(t *testing.T, sinks ...*outageSink) *outageWatch {
 func (w *outageWatch) sample(t *testing.T, start time.Time) {
 	for _, s := range w.sinks {
 		since := time.Since(start)
-		m := outageScrape(t, s.svc.url)
+		m := outageScrape(t, s.svc.URL)
 		b, _ := outageSum(m, s.breaker, s.labels...)
 		if b > w.maxBreaker[s.check] {
 			w.maxBreaker[s.check] = b
@@ -306,7 +306,7 @@ func (w *outageWatch) sample(t *testing.T, start time.Time) {
 			p, _ := outageSum(m, s.pending)
 			w.maxPending[s.check] = max(w.maxPending[s.check], p)
 		}
-		r := outageReadyz(t, s.svc.url)
+		r := outageReadyz(t, s.svc.URL)
 		if r.names(s.check) {
 			if !w.degraded[s.check] {
 				w.degradedAt[s.check] = since
@@ -358,11 +358,11 @@ func (w *outageWatch) check(t *testing.T, start, end time.Time, maxRequests func
 // healthy.
 func (w *outageWatch) recovered(t *testing.T) string {
 	for _, s := range w.sinks {
-		m := outageScrape(t, s.svc.url)
+		m := outageScrape(t, s.svc.URL)
 		if b, _ := outageSum(m, s.breaker, s.labels...); b != 0 {
 			return fmt.Sprintf("%s: %s = %v after the outage", s.check, s.breaker, b)
 		}
-		if r := outageReadyz(t, s.svc.url); !r.healthy() {
+		if r := outageReadyz(t, s.svc.URL); !r.healthy() {
 			return fmt.Sprintf("%s: /readyz after the outage: %d %s, degraded %v", s.check, r.Code, r.Status, r.Degraded)
 		}
 	}
@@ -458,10 +458,8 @@ func outageDuring(t *testing.T, brokers []string, start time.Time, minimum time.
 			}
 		}
 		for _, s := range running {
-			select {
-			case err := <-s.done:
+			if stopped, err := s.Stopped(); stopped {
 				t.Fatalf("a service stopped during the outage: %v", err)
-			default:
 			}
 		}
 		if time.Now().After(deadline) {
@@ -528,7 +526,7 @@ func outageInventory(t *testing.T, db *dynalite.Server, minimum time.Duration, c
 	invCounter := newOutageCounter()
 	invEnv := map[string]string{"KAFKA_BOOTSTRAP_SERVERS": strings.Join(k.Brokers(), ","), "DYNAMODB_TABLE": "inventory-realtime"}
 	inv := start(t, config.Inventory, app.Inventory, invEnv, outageDynamo(db.Endpoint(), outageClientTimeout, invCounter), nil)
-	defer inv.stop(t)
+	defer inv.Stop(t)
 	running := []*service{inv}
 	sinks := []*outageSink{{svc: inv, check: "inventory-service/dynamodb", breaker: "dynamodb_writer_breaker_state",
 		retries: "dynamodb_writer_retries_total", labels: []string{`sink="inventory-service"`}, counter: invCounter,
@@ -538,7 +536,7 @@ func outageInventory(t *testing.T, db *dynalite.Server, minimum time.Duration, c
 		c := newOutageCounter()
 		env := map[string]string{"KAFKA_BOOTSTRAP_SERVERS": strings.Join(k.Brokers(), ","), "DYNAMODB_TABLE": searchTable}
 		search = start(t, config.Search, app.Search, env, outageDynamo(db.Endpoint(), outageClientTimeout, c), nil)
-		defer search.stop(t)
+		defer search.Stop(t)
 		running = append(running, search)
 		sinks = append(sinks, &outageSink{svc: search, check: "search-indexer/dynamodb", breaker: "dynamodb_writer_breaker_state",
 			retries: "dynamodb_writer_retries_total", labels: []string{`sink="search-indexer"`}, counter: c,
@@ -554,15 +552,15 @@ func outageInventory(t *testing.T, db *dynalite.Server, minimum time.Duration, c
 		eventually(t, 3*time.Minute, func() string { return compareSearchDynamo(dyn, w0, sc0) }, running...)
 	}
 	for _, s := range running {
-		if r := outageReadyz(t, s.url); !r.healthy() {
-			t.Fatalf("%s before the outage: /readyz %d %s, degraded %v", s.url, r.Code, r.Status, r.Degraded)
+		if r := outageReadyz(t, s.URL); !r.healthy() {
+			t.Fatalf("%s before the outage: /readyz %d %s, degraded %v", s.URL, r.Code, r.Status, r.Degraded)
 		}
 	}
 
 	// The outage: the second phase is produced while DynamoDB is away; the
 	// service must consume it and answer its stock from the Kafka state.
 	w := newOutageWatch(t, sinks...)
-	consumed0 := consumed(t, inv.url)
+	consumed0 := consumed(t, inv.URL)
 	want1 := oracle.ExpectInventory(stream.changes[:stream.cuts[1]])
 	if n := outageChanged(want0, want1); n < 20 {
 		t.Fatalf("only %d products change stock during the outage: the stream is too small", n)
@@ -573,12 +571,12 @@ func outageInventory(t *testing.T, db *dynalite.Server, minimum time.Duration, c
 	}
 	downFor := func() time.Duration { return time.Since(outageStart).Round(time.Millisecond) }
 	outageDuring(t, k.Brokers(), outageStart, minimum, outageChunks(stream.phases[1], 4), w, func() string {
-		if n, want := consumed(t, inv.url), stream.count(1, invTopics...); n < want {
+		if n, want := consumed(t, inv.URL), stream.count(1, invTopics...); n < want {
 			return fmt.Sprintf("consumed %d of %d records", n, want)
 		}
-		return outageCompareStock(t, inv.url, want1)
+		return outageCompareStock(t, inv.URL, want1)
 	}, running...)
-	consumedDuring := consumed(t, inv.url) - consumed0
+	consumedDuring := consumed(t, inv.URL) - consumed0
 	outageEnd := time.Now()
 	if err := up(); err != nil {
 		t.Fatal(err)
@@ -608,18 +606,18 @@ func outageInventory(t *testing.T, db *dynalite.Server, minimum time.Duration, c
 	// After: the rest of the stream; everything converges.
 	produce(t, k.Brokers(), stream.phases[2])
 	eventually(t, 3*time.Minute, func() string { return compareDynamo(t, dyn, want) }, running...)
-	if d := compareAPI(t, inv.url, want, stream.changes); d != "" {
+	if d := compareAPI(t, inv.URL, want, stream.changes); d != "" {
 		t.Fatal(d)
 	}
 	if withSearch {
 		ws := oracle.ExpectSearch(stream.changes)
 		sc := searchCatalogueOf(stream.changes, ws)
 		eventually(t, 3*time.Minute, func() string { return compareSearchDynamo(dyn, ws, sc) }, running...)
-		eventually(t, time.Minute, func() string { return compareSearchProducts(t, search.url, ws, sc) }, running...)
+		eventually(t, time.Minute, func() string { return compareSearchProducts(t, search.URL, ws, sc) }, running...)
 	}
 	converged := downFor()
 	eventually(t, time.Minute, func() string { return w.recovered(t) }, running...)
-	m := outageScrape(t, inv.url)
+	m := outageScrape(t, inv.URL)
 	lag, ok := outageSum(m, "mirror_lag_seconds")
 	if !ok || lag <= 0 {
 		t.Errorf("mirror_lag_seconds = %v (exported: %v), want the lag of the last write", lag, ok)
@@ -655,11 +653,11 @@ func TestChaosS3Outage(t *testing.T) {
 	env := map[string]string{"KAFKA_BOOTSTRAP_SERVERS": strings.Join(k.Brokers(), ","), "S3_BUCKET": anBucket,
 		"DLQ_S3_BUCKET": dlqBucket, "FLUSH_INTERVAL": "1"}
 	svc := start(t, config.Analytics, app.Analytics, env, nil, outageS3(srv.Endpoint(), counter))
-	defer svc.stop(t)
+	defer svc.Stop(t)
 	cache := anObjectCache{}
 	want0 := oracle.ExpectAnalytics(stream.changes[:stream.cuts[0]])
-	eventually(t, 3*time.Minute, func() string { return anCompareAll(t, s3c, svc.url, want0, testStart, time.Time{}, cache) }, svc)
-	if r := outageReadyz(t, svc.url); !r.healthy() {
+	eventually(t, 3*time.Minute, func() string { return anCompareAll(t, s3c, svc.URL, want0, testStart, time.Time{}, cache) }, svc)
+	if r := outageReadyz(t, svc.URL); !r.healthy() {
 		t.Fatalf("before the outage: /readyz %d %s, degraded %v", r.Code, r.Status, r.Degraded)
 	}
 
@@ -680,19 +678,19 @@ func TestChaosS3Outage(t *testing.T) {
 	w := newOutageWatch(t,
 		&outageSink{svc: svc, check: "analytics-service/s3", breaker: "analytics_s3_breaker_state", retries: "analytics_s3_retries_total", counter: counter},
 		&outageSink{svc: svc, check: "analytics-service/dlq-s3", breaker: "dlq_s3_breaker_state", retries: "dlq_s3_retries_total", counter: counter})
-	consumed0 := consumed(t, svc.url)
+	consumed0 := consumed(t, svc.URL)
 	want1 := oracle.ExpectAnalytics(stream.changes[:stream.cuts[1]])
 	outageStart := time.Now()
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	outageDuring(t, k.Brokers(), outageStart, plan.s3, chunks, w, func() string {
-		if n, want := consumed(t, svc.url), stream.count(1, anTopics...)+poison; n < want {
+		if n, want := consumed(t, svc.URL), stream.count(1, anTopics...)+poison; n < want {
 			return fmt.Sprintf("consumed %d of %d records", n, want)
 		}
-		return anCompareAll(t, nil, svc.url, want1, testStart, time.Time{}, cache)
+		return anCompareAll(t, nil, svc.URL, want1, testStart, time.Time{}, cache)
 	}, svc)
-	consumedDuring := consumed(t, svc.url) - consumed0
+	consumedDuring := consumed(t, svc.URL) - consumed0
 	outageEnd := time.Now()
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
@@ -711,10 +709,10 @@ func TestChaosS3Outage(t *testing.T) {
 	produce(t, k.Brokers(), stream.phases[2])
 	want := oracle.ExpectAnalytics(stream.changes)
 	eventually(t, 3*time.Minute, func() string {
-		if n, want := consumed(t, svc.url), stream.count(2, anTopics...)+poison; n < want {
+		if n, want := consumed(t, svc.URL), stream.count(2, anTopics...)+poison; n < want {
 			return fmt.Sprintf("consumed %d of %d records", n, want)
 		}
-		return anCompareAll(t, s3c, svc.url, want, testStart, time.Time{}, cache)
+		return anCompareAll(t, s3c, svc.URL, want, testStart, time.Time{}, cache)
 	}, svc)
 	eventually(t, time.Minute, func() string {
 		objs, err := outageList(s3c, dlqBucket, "dlq/analytics-service/")
@@ -728,7 +726,7 @@ func TestChaosS3Outage(t *testing.T) {
 	}, svc)
 	converged := time.Since(outageStart).Round(time.Millisecond)
 	eventually(t, time.Minute, func() string { return w.recovered(t) }, svc)
-	m := outageScrape(t, svc.url)
+	m := outageScrape(t, svc.URL)
 	failures, _ := outageSum(m, "analytics_s3_put_failures_total")
 	dlqFailures, _ := outageSum(m, "dlq_s3_put_failures_total")
 	dead, _ := outageSum(m, "cdc_dead_letters_total")

@@ -415,7 +415,7 @@ func TestChaosPoison(t *testing.T) {
 	svcs := map[string]*service{"inventory-service": inv, "analytics-service": an, "search-indexer": search}
 	defer func() {
 		for _, s := range svcs {
-			s.stop(t)
+			s.Stop(t)
 		}
 	}()
 	records := func(recs []shopsim.Record, cases []*poison, topics []string) int {
@@ -434,7 +434,7 @@ func TestChaosPoison(t *testing.T) {
 	}
 	invFirst := records(first, firstCases, poisonReaders["inventory-service"])
 	eventually(t, 3*time.Minute, func() string {
-		if got := consumed(t, inv.url); got < invFirst {
+		if got := consumed(t, inv.URL); got < invFirst {
 			return fmt.Sprintf("inventory-service consumed %d of %d records of the first part", got, invFirst)
 		}
 		return ""
@@ -442,7 +442,7 @@ func TestChaosPoison(t *testing.T) {
 	// Its dead letters of the first part are in Kafka; stop it and start it
 	// again: it must go on from its committed offsets.
 	poisonReadDLQ(t, k.Brokers(), "inventory-service-dlq", records(nil, firstCases, poisonReaders["inventory-service"]))
-	inv.stop(t)
+	inv.Stop(t)
 	inv = start(t, config.Inventory, app.Inventory, env("inventory-realtime"), dyn, s3c)
 	svcs["inventory-service"] = inv
 	poisonProduce(t, k.Brokers(), poisonMix(rest, restCases, rng))
@@ -454,7 +454,7 @@ func TestChaosPoison(t *testing.T) {
 			want -= invFirst // the restarted instance counts from its start
 		}
 		eventually(t, 3*time.Minute, func() string {
-			if got := consumed(t, s.url); got < want {
+			if got := consumed(t, s.URL); got < want {
 				return fmt.Sprintf("%s consumed %d of %d records", name, got, want)
 			}
 			return ""
@@ -464,15 +464,15 @@ func TestChaosPoison(t *testing.T) {
 	// The outputs equal the oracle of the real changes.
 	wantInv := oracle.ExpectInventory(changes)
 	eventually(t, 3*time.Minute, func() string { return compareDynamo(t, dyn, wantInv) }, inv)
-	if d := compareAPI(t, inv.url, wantInv, changes); d != "" {
+	if d := compareAPI(t, inv.URL, wantInv, changes); d != "" {
 		t.Error(d)
 	}
 	wantSearch := oracle.ExpectSearch(changes)
 	sc := searchCatalogueOf(changes, wantSearch)
 	eventually(t, 3*time.Minute, func() string { return compareSearchDynamo(dyn, wantSearch, sc) }, search)
-	eventually(t, time.Minute, func() string { return compareSearchProducts(t, search.url, wantSearch, sc) }, search)
+	eventually(t, time.Minute, func() string { return compareSearchProducts(t, search.URL, wantSearch, sc) }, search)
 	wantAn := oracle.ExpectAnalytics(changes)
-	eventually(t, 3*time.Minute, func() string { return anCompareAll(t, s3c, an.url, wantAn, started, time.Time{}, anObjectCache{}) }, an)
+	eventually(t, 3*time.Minute, func() string { return anCompareAll(t, s3c, an.URL, wantAn, started, time.Time{}, anObjectCache{}) }, an)
 
 	// Dead letters: exactly the poison, once each, in Kafka and in S3.
 	total := 0
@@ -483,7 +483,7 @@ func TestChaosPoison(t *testing.T) {
 			t.Error(d)
 		}
 		eventually(t, time.Minute, func() string { return poisonCheckArchive(s3c, name, cases) }, s)
-		m := outageScrape(t, s.url)
+		m := outageScrape(t, s.URL)
 		dead, _ := outageSum(m, "cdc_dead_letters_total")
 		if name == "inventory-service" {
 			// The restarted instance counts the second part's only.

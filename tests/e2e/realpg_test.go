@@ -184,7 +184,7 @@ func TestRealPostgres(t *testing.T) {
 	all := []*service{inv1, inv2, srch, an}
 	consumedAll := func(s *service, n int, what string) func() string {
 		return func() string {
-			if got := consumed(t, s.url); got < n {
+			if got := consumed(t, s.URL); got < n {
 				return fmt.Sprintf("%s consumed %d of %d records", what, got, n)
 			}
 			return ""
@@ -219,11 +219,11 @@ func TestRealPostgres(t *testing.T) {
 		dyn := r.dyn
 		d := eventuallyDiff(30*time.Second, func() string { return compareDynamo(t, dyn, wantInv) })
 		if d == "" {
-			d = realpgInventoryAPI(t, r.svc.url, wantInv, deleted)
+			d = realpgInventoryAPI(t, r.svc.URL, wantInv, deleted)
 		}
 		if d != "" {
 			failures = append(failures, fmt.Sprintf("%s: %s", r.name, d))
-			t.Logf("%s: %d of %d products differ from the database: %s", r.name, realpgInventoryDiffers(t, r.svc.url, wantInv), len(wantInv), d)
+			t.Logf("%s: %d of %d products differ from the database: %s", r.name, realpgInventoryDiffers(t, r.svc.URL, wantInv), len(wantInv), d)
 		} else {
 			t.Logf("%s: all %d products and %d deleted ones as the database says", r.name, len(wantInv), len(deleted))
 		}
@@ -234,13 +234,13 @@ func TestRealPostgres(t *testing.T) {
 	searched := 0
 	if d := eventuallyDiff(30*time.Second, func() string { return compareSearchDynamo(dyn1, wantSearch, sc) }); d != "" {
 		failures = append(failures, "search DynamoDB: "+d)
-	} else if d := compareSearchProducts(t, srch.url, wantSearch, sc); d != "" {
+	} else if d := compareSearchProducts(t, srch.URL, wantSearch, sc); d != "" {
 		failures = append(failures, "search API: "+d)
 	} else if d := eventuallyDiff(30*time.Second, func() string { return compareSearchIndexes(ctx, dyn1, wantSearch) }); d != "" {
 		failures = append(failures, "search indexes: "+d)
 	} else {
 		var d string
-		searched, d = realpgSearches(t, srch.url, wantSearch)
+		searched, d = realpgSearches(t, srch.URL, wantSearch)
 		if d != "" {
 			failures = append(failures, "searches: "+d)
 		}
@@ -248,7 +248,7 @@ func TestRealPostgres(t *testing.T) {
 
 	// Analytics: the newest S3 reports, every window object, the API.
 	cache := anObjectCache{}
-	if d := eventuallyDiff(time.Minute, func() string { return anCompareAll(t, s3c, an.url, wantAn, testStart, time.Time{}, cache) }); d != "" {
+	if d := eventuallyDiff(time.Minute, func() string { return anCompareAll(t, s3c, an.URL, wantAn, testStart, time.Time{}, cache) }); d != "" {
 		failures = append(failures, "analytics: "+d)
 	}
 

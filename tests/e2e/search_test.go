@@ -102,16 +102,16 @@ func TestSearchIndexerMatchesOracle(t *testing.T) {
 			produce(t, k.Brokers(), products[:len(products)/2])
 			env := map[string]string{"KAFKA_BOOTSTRAP_SERVERS": strings.Join(k.Brokers(), ","), "DYNAMODB_TABLE": searchTable}
 			svc := start(t, config.Search, app.Search, env, dyn, nil)
-			defer svc.stop(t)
+			defer svc.Stop(t)
 			produce(t, k.Brokers(), products[len(products)/2:])
 			eventually(t, time.Minute, func() string {
-				if n := consumed(t, svc.url); n < len(products) {
+				if n := consumed(t, svc.URL); n < len(products) {
 					return fmt.Sprintf("consumed %d of %d records", n, len(products))
 				}
 				return ""
 			}, svc)
 			eventually(t, 2*time.Minute, func() string { return compareSearchDynamo(dyn, want, sc) }, svc)
-			eventually(t, time.Minute, func() string { return compareSearchProducts(t, svc.url, want, sc) }, svc)
+			eventually(t, time.Minute, func() string { return compareSearchProducts(t, svc.URL, want, sc) }, svc)
 
 			// A late re-send of old records, long after newer versions of the
 			// same products were absorbed: every one is a duplicate (CONTRACT
@@ -133,7 +133,7 @@ func TestSearchIndexerMatchesOracle(t *testing.T) {
 			}
 			var applied, dups int
 			eventually(t, time.Minute, func() string {
-				applied, dups = searchMetric(t, svc.url, "search_changes_applied_total"), searchMetric(t, svc.url, "search_duplicates_total")
+				applied, dups = searchMetric(t, svc.URL, "search_changes_applied_total"), searchMetric(t, svc.URL, "search_duplicates_total")
 				if applied+dups < loopEvents {
 					return fmt.Sprintf("%d changes applied and %d duplicates of %d", applied, dups, loopEvents)
 				}
@@ -146,9 +146,9 @@ func TestSearchIndexerMatchesOracle(t *testing.T) {
 			}
 			t.Logf("%d changes applied, %d re-sent ones recognised as duplicates", applied, dups)
 			eventually(t, time.Minute, func() string { return compareSearchDynamo(dyn, want, sc) }, svc)
-			eventually(t, time.Minute, func() string { return compareSearchProducts(t, svc.url, want, sc) }, svc)
+			eventually(t, time.Minute, func() string { return compareSearchProducts(t, svc.URL, want, sc) }, svc)
 
-			n, d := compareSearchQueries(t, svc.url, want)
+			n, d := compareSearchQueries(t, svc.URL, want)
 			if d != "" {
 				t.Error(d)
 			} else {

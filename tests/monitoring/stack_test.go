@@ -20,12 +20,11 @@ import (
 
 	"github.com/cdcflow/cdcflow/internal/app"
 	"github.com/cdcflow/cdcflow/internal/config"
-	"github.com/cdcflow/cdcflow/internal/kafka"
+	"github.com/cdcflow/cdcflow/testkit/servicetest"
 	"github.com/cdcflow/cdcflow/testkit/testenv"
 	"github.com/cdcflow/cdcflow/tools/dbzenc"
 	"github.com/cdcflow/cdcflow/tools/embedded"
 	"github.com/cdcflow/cdcflow/tools/shopsim"
-	"github.com/cdcflow/cdcflow/views/httpapi"
 )
 
 // Services in the order the tests scrape them.
@@ -225,51 +224,11 @@ func get(url string) (map[string]*dto.MetricFamily, error) {
 
 var httpClient = &http.Client{Timeout: 15 * time.Second}
 
-// start builds and serves one service in-process and returns its URL; it
-// stops when t ends.
+// start builds and serves one service in-process (testkit/servicetest) and
+// returns its URL; it stops when t ends.
 func start(t *testing.T, spec config.Service, build app.Builder, env map[string]string, dyn *dynamodb.Client, s3c *s3.Client) string {
 	t.Helper()
-	cfg, err := config.Load(spec, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := kafka.New(cfg, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ks.Log = log
-	reg := app.NewRegistry()
-	srv := httpapi.New(reg)
-	ctx, cancel := context.WithCancel(context.Background())
-	u, err := build(ctx, cfg, app.Deps{Kafka: ks, Registry: reg, Log: log, Dynamo: dyn, S3: s3c}, srv)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- app.Serve(ctx, log, "127.0.0.1:0", srv, []*app.Unit{u}, func(a string) { addr <- a })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("%s stopped with an error: %v", spec.Name, err)
-			}
-		case <-time.After(app.ShutdownTimeout + 5*time.Second):
-			t.Errorf("%s did not stop", spec.Name)
-		}
-	})
-	select {
-	case a := <-addr:
-		return "http://" + a
-	case err := <-done:
-		t.Fatalf("%s did not start: %v", spec.Name, err)
-		return ""
-	}
+	return servicetest.Start(t, spec, build, env, dyn, s3c, slog.New(slog.NewTextHandler(io.Discard, nil))).URL
 }
 
 // filter returns the series whose labels include want (name, value pairs).
