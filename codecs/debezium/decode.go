@@ -58,9 +58,11 @@ func (d *Decoder) Decode(topic string, key, value []byte) (Message, error) {
 	return msg, nil
 }
 
-// member is an object member: its key and the raw bytes of its value.
+// member is an object member: its key and the raw bytes of its value
+// (JSON, or Avro binary of node when node is set).
 type member struct {
 	key, val []byte
+	node     *avroNode
 }
 
 // payloadState collects what one pass over a payload object found. Row
@@ -72,6 +74,9 @@ type payloadState struct {
 
 	before, after       []byte
 	hasBefore, hasAfter bool
+	// beforeNode and afterNode are set when before/after are Avro
+	// binary records of that schema (else JSON spans).
+	beforeNode, afterNode *avroNode
 
 	op         byte
 	opRaw      []byte
@@ -141,43 +146,124 @@ func (p *payloadState) memberAt(k []byte, s *scanner) *DecodeError {
 	return nil
 }
 
+// payloadField is what a member of a payload (a change envelope or an
+// ExtractNewRecordState record) means, whatever the serialization: the JSON
+// and the Avro decoders both map member names through payloadFieldOf.
+type payloadField uint8
+
+const (
+	pfOther       payloadField = iota // ignored
+	pfBefore                          // envelope: the old row image
+	pfAfter                           // envelope: the new row image
+	pfSource                          // envelope: the source block
+	pfOp                              // envelope: op
+	pfTsMs                            // envelope: ts_ms (when the connector processed the change)
+	pfTransaction                     // envelope: transaction (ignored, but marks an envelope in neither shape)
+	pfFlatOp                          // __op
+	pfFlatSrcTs                       // __source_ts_ms
+	pfFlatTable                       // __source_table
+	pfFlatLSN                         // __lsn, __source_lsn
+	pfFlatSeq                         // __source_sequence, __sequence
+	pfDeleted                         // __deleted
+	pfColumn                          // a column of a source table (flattened records)
+)
+
+// payloadFieldOf returns the meaning of a payload member name.
+func payloadFieldOf(name []byte) payloadField {
+	switch string(name) {
+	case "before":
+		return pfBefore
+	case "after":
+		return pfAfter
+	case "source":
+		return pfSource
+	case "op":
+		return pfOp
+	case "ts_ms":
+		return pfTsMs
+	case "transaction":
+		return pfTransaction
+	case "__op":
+		return pfFlatOp
+	case "__source_ts_ms":
+		return pfFlatSrcTs
+	case "__source_table":
+		return pfFlatTable
+	case "__lsn", "__source_lsn":
+		return pfFlatLSN
+	case "__source_sequence", "__sequence":
+		return pfFlatSeq
+	case "__deleted":
+		return pfDeleted
+	}
+	if knownColumn(name) {
+		return pfColumn
+	}
+	return pfOther
+}
+
+// sourceField is what a member of the source block means.
+type sourceField uint8
+
+const (
+	sfOther sourceField = iota
+	sfTable
+	sfLSN
+	sfSequence
+	sfTsMs
+)
+
+// sourceFieldOf returns the meaning of a source block member name.
+func sourceFieldOf(name []byte) sourceField {
+	switch string(name) {
+	case "table":
+		return sfTable
+	case "lsn":
+		return sfLSN
+	case "sequence":
+		return sfSequence
+	case "ts_ms":
+		return sfTsMs
+	}
+	return sfOther
+}
+
 // member interprets one payload member.
 func (p *payloadState) member(k, v []byte) {
-	switch string(k) {
-	case "before":
+	switch payloadFieldOf(k) {
+	case pfBefore:
 		p.envelope, p.before, p.hasBefore = true, v, true
-	case "after":
+	case pfAfter:
 		p.envelope, p.after, p.hasAfter = true, v, true
-	case "source": // not an object (memberAt parses objects)
+	case pfSource: // not an object (memberAt parses objects)
 		p.envelope = true
 		if v[0] != 'n' {
 			p.fail(typeError(p.prefix+"source", "object", v))
 		}
-	case "op":
+	case pfOp:
 		p.envelope = true
 		p.setOp(v, "op")
-	case "ts_ms":
+	case pfTsMs:
 		if ts, ok := p.intField(v, "ts_ms"); ok {
 			p.envTs = ts
 		}
-	case "transaction":
-	case "__op":
+	case pfFlatOp:
 		p.setOp(v, "__op")
-	case "__source_ts_ms":
+	case pfFlatSrcTs:
 		if v[0] != 'n' {
 			if ts, ok := p.intField(v, "__source_ts_ms"); ok {
 				p.srcTs, p.hasSrcTs = ts, true
 			}
 		}
-	case "__source_table":
+	case pfFlatTable:
 		p.setTable(v, false)
-	case "__lsn", "__source_lsn":
+	case pfFlatLSN:
 		if lsn, ok := p.uintField(v, string(k)); ok {
 			p.lsn = lsn
 		}
-	case "__source_sequence", "__sequence":
+	case pfFlatSeq:
 		p.setSequence(v, string(k))
-	case "__deleted":
+	case pfDeleted:
 		switch {
 		case v[0] == '"':
 			p.deleted = string(v) == `"true"`
@@ -187,20 +273,22 @@ func (p *payloadState) member(k, v []byte) {
 		default:
 			p.fail(typeError(p.prefix+"__deleted", `"true" or "false"`, v))
 		}
-	default:
-		if !knownColumn(k) {
+	case pfColumn:
+		p.addColumn(member{key: k, val: v})
+	}
+}
+
+// addColumn records a flat column member (last wins).
+func (p *payloadState) addColumn(m member) {
+	for i := 0; i < p.ncols; i++ {
+		if string(p.cols[i].key) == string(m.key) {
+			p.cols[i] = m
 			return
 		}
-		for i := 0; i < p.ncols; i++ {
-			if string(p.cols[i].key) == string(k) {
-				p.cols[i].val = v
-				return
-			}
-		}
-		if p.ncols < len(p.cols) {
-			p.cols[p.ncols] = member{key: k, val: v}
-			p.ncols++
-		}
+	}
+	if p.ncols < len(p.cols) {
+		p.cols[p.ncols] = m
+		p.ncols++
 	}
 }
 
@@ -213,8 +301,12 @@ func (p *payloadState) setOp(v []byte, name string) {
 		p.fail(typeError(p.prefix+name, `one of "r", "c", "u", "d", "t"`, v))
 		return
 	}
-	raw := stringContent(v)
-	p.hasOp, p.opRaw = true, v
+	p.opText(stringContent(v), v)
+}
+
+// opText records the op code from its text; got is what errors quote.
+func (p *payloadState) opText(raw, got []byte) {
+	p.hasOp, p.opRaw = true, got
 	if len(raw) == 1 {
 		p.op = raw[0]
 	} else {
@@ -292,16 +384,16 @@ func (p *payloadState) parseSource(s *scanner) *DecodeError {
 		if err != nil {
 			return err
 		}
-		switch string(k) {
-		case "table":
+		switch sourceFieldOf(k) {
+		case sfTable:
 			p.setTable(f, true)
-		case "lsn":
+		case sfLSN:
 			if lsn, ok := p.uintField(f, "source.lsn"); ok {
 				p.lsn = lsn
 			}
-		case "sequence":
+		case sfSequence:
 			p.setSequence(f, "source.sequence")
-		case "ts_ms":
+		case sfTsMs:
 			if f[0] != 'n' {
 				if ts, ok := p.intField(f, "source.ts_ms"); ok {
 					p.srcTs, p.hasSrcTs = ts, true
@@ -330,9 +422,15 @@ func (p *payloadState) setSequence(v []byte, name string) {
 		p.fail(typeError(field, `JSON array in a string, ["<lastCommitLsn>","<lsn>"]`, v))
 		return
 	}
-	seq, ok := parseSequence(stringContent(v))
+	p.sequenceText(stringContent(v), field, v)
+}
+
+// sequenceText records a source.sequence from the text of its string; got
+// is what errors quote.
+func (p *payloadState) sequenceText(raw []byte, field string, got []byte) {
+	seq, ok := parseSequence(raw)
 	if !ok {
-		p.fail(typeError(field, `["<lastCommitLsn>","<lsn>"] with decimal LSNs or null`, v))
+		p.fail(typeError(field, `["<lastCommitLsn>","<lsn>"] with decimal LSNs or null`, got))
 		return
 	}
 	p.seq = seq
@@ -403,7 +501,7 @@ func stringContent(v []byte) []byte {
 func (d *Decoder) decode(topic string, key, value []byte) (Message, error) {
 	s := scanner{data: value}
 	if s.atEnd() || isNullDoc(value) {
-		return d.tombstone(topic, key), nil
+		return d.tombstone(topic, key)
 	}
 	if s.data[s.pos] != '{' {
 		if err := s.skipValue(); err != nil {
@@ -484,7 +582,7 @@ func (d *Decoder) decode(topic string, key, value []byte) (Message, error) {
 	p := &top
 	if sawPayload {
 		if payloadNull {
-			return d.tombstone(topic, key), nil
+			return d.tombstone(topic, key)
 		}
 		p = &wrapped
 		if schemaRaw != nil {
@@ -505,7 +603,8 @@ func (d *Decoder) decode(topic string, key, value []byte) (Message, error) {
 	if p.err != nil {
 		return Message{}, p.err
 	}
-	return d.build(topic, key, p, sch)
+	keyID, hasKeyID := d.keyID(topic, key)
+	return d.build(topic, keyID, hasKeyID, p, sch)
 }
 
 // isNullDoc reports whether value is the JSON literal null (with blanks).
@@ -514,10 +613,17 @@ func isNullDoc(value []byte) bool {
 	return s.isNull() && s.atEnd()
 }
 
-// tombstone builds the Message of a null-valued record.
-func (d *Decoder) tombstone(topic string, key []byte) Message {
+// tombstone builds the Message of a null-valued record with a JSON key.
+func (d *Decoder) tombstone(topic string, key []byte) (Message, error) {
+	id, ok := d.keyID(topic, key)
+	return tombstoneMessage(topic, id, ok), nil
+}
+
+// tombstoneMessage builds the Message of a null-valued record whose key
+// gave the entity id when ok.
+func tombstoneMessage(topic string, id int64, ok bool) Message {
 	m := Message{Kind: KindTombstone, Table: tableFromTopic(topic)}
-	if id, ok := d.keyID(topic, key); ok {
+	if ok {
 		m.ID = id
 	}
 	return m

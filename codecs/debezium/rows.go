@@ -54,7 +54,10 @@ func imageBase(wrapped bool, img int) string {
 }
 
 // build turns a parsed payload into a Message: table, op, position, rows, id.
-func (d *Decoder) build(topic string, key []byte, p *payloadState, sch *schemaInfo) (Message, error) {
+// keyID is the entity id the record's key gave, when hasKeyID. Row images
+// are JSON spans read with sch, or Avro records (p.beforeNode, p.afterNode,
+// member.node).
+func (d *Decoder) build(topic string, keyID int64, hasKeyID bool, p *payloadState, sch *schemaInfo) (Message, error) {
 	wrapped := p.prefix != ""
 	var ti int
 	if p.hasTable {
@@ -107,7 +110,6 @@ func (d *Decoder) build(topic string, key []byte, p *payloadState, sch *schemaIn
 	// snapshot, consistent as of the slot's start: before every streamed
 	// change. (An incremental snapshot's reads carry the offset's sequence.)
 	msg.Pos.Snapshot = op == 'r' && msg.Pos.Commit == 0
-	keyID, hasKeyID := d.keyID(topic, key)
 	if op == 't' {
 		msg.Kind = KindTruncate
 		if hasKeyID {
@@ -123,15 +125,15 @@ func (d *Decoder) build(topic string, key []byte, p *payloadState, sch *schemaIn
 	var afterImg int
 	if p.envelope {
 		afterImg = imgAfter
-		if p.hasAfter && p.after[0] != 'n' {
+		if p.hasAfter && rowSent(p.after, p.afterNode) {
 			hasAfter = true
-			if err := st.parseRow(ti, p.after, schemaCols(sch, imgAfter, ti), imageBase(wrapped, imgAfter), &after); err != nil {
+			if err := st.parseRow(ti, p.after, p.afterNode, schemaCols(sch, imgAfter, ti), imageBase(wrapped, imgAfter), &after); err != nil {
 				return Message{}, err
 			}
 		}
-		if p.hasBefore && p.before[0] != 'n' {
+		if p.hasBefore && rowSent(p.before, p.beforeNode) {
 			hasBefore = true
-			if err := st.parseRow(ti, p.before, schemaCols(sch, imgBefore, ti), imageBase(wrapped, imgBefore), &before); err != nil {
+			if err := st.parseRow(ti, p.before, p.beforeNode, schemaCols(sch, imgBefore, ti), imageBase(wrapped, imgBefore), &before); err != nil {
 				return Message{}, err
 			}
 		}
@@ -150,7 +152,13 @@ func (d *Decoder) build(topic string, key []byte, p *payloadState, sch *schemaIn
 			if ci < 0 {
 				continue
 			}
-			if err := st.column(ti, ci, p.cols[k].val, &cols[ci], target, base); err != nil {
+			var err *DecodeError
+			if n := p.cols[k].node; n != nil {
+				err = st.avroColumn(ti, ci, &avroReader{data: p.cols[k].val}, n, target, base)
+			} else {
+				err = st.column(ti, ci, p.cols[k].val, &cols[ci], target, base)
+			}
+			if err != nil {
 				return Message{}, err
 			}
 		}
@@ -335,8 +343,17 @@ func btoi(b bool) int {
 	return 0
 }
 
-// parseRow decodes a row object span (validated JSON) into row.
-func (st *buildState) parseRow(ti int, v []byte, cols *[maxCols]colSchema, base string, row *rowParse) *DecodeError {
+// rowSent reports whether a row image member holds a row (not null).
+func rowSent(v []byte, node *avroNode) bool {
+	return node != nil || (len(v) > 0 && v[0] != 'n')
+}
+
+// parseRow decodes a row image into row: an object span (validated JSON)
+// read with cols, or, when node is set, the Avro binary of that record.
+func (st *buildState) parseRow(ti int, v []byte, node *avroNode, cols *[maxCols]colSchema, base string, row *rowParse) *DecodeError {
+	if node != nil {
+		return st.avroRow(ti, v, node, base, row)
+	}
 	if v[0] != '{' {
 		return typeError(base[:len(base)-1], "row object", v)
 	}
@@ -368,13 +385,8 @@ func (st *buildState) parseRow(ti int, v []byte, cols *[maxCols]colSchema, base 
 
 // column decodes one column value (validated JSON) into row.
 func (st *buildState) column(ti, ci int, v []byte, cs *colSchema, row *rowParse, base string) *DecodeError {
-	bit := uint16(1) << ci
-	row.seen |= bit
-	row.unavailable &^= bit
 	if v[0] == 'n' {
-		row.present &^= bit
-		row.i[ci], row.text[ci] = 0, nil
-		row.escaped &^= bit
+		row.setNull(ci)
 		return nil
 	}
 	col := &tableDefs[ti].cols[ci]
@@ -387,38 +399,67 @@ func (st *buildState) column(ti, ci int, v []byte, cs *colSchema, row *rowParse,
 		if e != numOK {
 			return typeError(base+col.name, "64-bit integer", v)
 		}
-		row.i[ci] = x
+		row.setInt(ci, x)
 	case ckText, ckTextNull:
 		if v[0] != '"' {
 			return typeError(base+col.name, "string", v)
 		}
 		raw := v[1 : len(v)-1]
-		if st.d.placeholder != "" && string(raw) == st.d.placeholder {
-			// Unchanged TOASTed value: the previous value stands.
-			row.unavailable |= bit
-			raw = nil
-		}
-		row.text[ci] = raw
-		if bytes.IndexByte(raw, '\\') >= 0 {
-			row.escaped |= bit
-		} else {
-			row.escaped &^= bit
-		}
+		st.setText(row, ci, raw, bytes.IndexByte(raw, '\\') >= 0)
 	case ckMoney:
 		x, err := st.d.money(v, cs, base, col.name)
 		if err != nil {
 			return err
 		}
-		row.i[ci] = x
+		row.setInt(ci, x)
 	case ckTime:
 		x, err := timeValue(v, cs, base, col.name)
 		if err != nil {
 			return err
 		}
-		row.i[ci] = x
+		row.setInt(ci, x)
 	}
-	row.present |= bit
 	return nil
+}
+
+// setNull records a NULL column.
+func (row *rowParse) setNull(ci int) {
+	bit := uint16(1) << ci
+	row.seen |= bit
+	row.present &^= bit
+	row.unavailable &^= bit
+	row.escaped &^= bit
+	row.i[ci], row.text[ci] = 0, nil
+}
+
+// setInt records an integer, money (cents) or time (µs) column.
+func (row *rowParse) setInt(ci int, x int64) {
+	bit := uint16(1) << ci
+	row.seen |= bit
+	row.present |= bit
+	row.unavailable &^= bit
+	row.i[ci] = x
+}
+
+// setText records a text column: raw is JSON string content (escaped
+// says it has escapes) or literal text (escaped false). The
+// unavailable-value placeholder marks the column unchanged instead.
+func (st *buildState) setText(row *rowParse, ci int, raw []byte, escaped bool) {
+	bit := uint16(1) << ci
+	row.seen |= bit
+	row.present |= bit
+	row.unavailable &^= bit
+	if st.d.placeholder != "" && string(raw) == st.d.placeholder {
+		// Unchanged TOASTed value: the previous value stands.
+		row.unavailable |= bit
+		raw, escaped = nil, false
+	}
+	row.text[ci] = raw
+	if escaped {
+		row.escaped |= bit
+	} else {
+		row.escaped &^= bit
+	}
 }
 
 // looksLikeDecimalText tells a schemaless decimal string ("12.34", "-5")
@@ -490,15 +531,24 @@ func (d *Decoder) money(v []byte, cs *colSchema, base, name string) (int64, *Dec
 	default:
 		return 0, typeError(base+name, d.moneyExpected(cs), v)
 	}
+	if e == numOK {
+		return x, nil
+	}
+	return centsResult(x, e, base+name, expected, excerpt(v))
+}
+
+// centsResult turns the outcome of a money conversion into the result of
+// a column decode; got is the excerpt of the value errors quote.
+func centsResult(x int64, e numErr, field, expected, got string) (int64, *DecodeError) {
 	switch e {
 	case numOK:
 		return x, nil
 	case numOverflow:
-		return 0, &DecodeError{Field: base + name, Reason: "decimal " + excerpt(v) + " does not fit in int64 cents"}
+		return 0, &DecodeError{Field: field, Reason: "decimal " + got + " does not fit in int64 cents"}
 	case numTooLong:
-		return 0, &DecodeError{Field: base + name, Reason: "decimal value is implausibly long"}
+		return 0, &DecodeError{Field: field, Reason: "decimal value is implausibly long"}
 	}
-	return 0, typeError(base+name, expected, v)
+	return 0, &DecodeError{Field: field, Expected: expected, Got: got}
 }
 
 func (d *Decoder) moneyExpected(cs *colSchema) string {

@@ -110,10 +110,9 @@ func (info *schemaInfo) fillImage(img int, fields []schemaNode) *DecodeError {
 }
 
 func describeColumn(f *schemaNode) (colSchema, *DecodeError) {
-	var cs colSchema
+	cs := connectColumn(f.Name)
 	switch f.Name {
 	case "org.apache.kafka.connect.data.Decimal":
-		cs.dec = decBytes
 		if p, ok := f.Parameters["scale"]; ok {
 			sc, err := parseScaleParam(p)
 			if err != nil {
@@ -121,16 +120,6 @@ func describeColumn(f *schemaNode) (colSchema, *DecodeError) {
 			}
 			cs.hasScale, cs.scale = true, sc
 		}
-	case "io.debezium.data.VariableScaleDecimal":
-		cs.dec = decVariable
-	case "io.debezium.time.MicroTimestamp":
-		cs.time = tuMicro
-	case "io.debezium.time.Timestamp", "org.apache.kafka.connect.data.Timestamp":
-		cs.time = tuMilli
-	case "io.debezium.time.NanoTimestamp":
-		cs.time = tuNano
-	case "io.debezium.time.ZonedTimestamp":
-		cs.time = tuZoned
 	case "":
 		switch f.Type {
 		case "bytes":
@@ -142,6 +131,28 @@ func describeColumn(f *schemaNode) (colSchema, *DecodeError) {
 		}
 	}
 	return cs, nil
+}
+
+// connectColumn describes a column by the name of its Connect schema (a
+// logical type), whatever the converter: the JsonConverter's "name", the
+// AvroConverter's "connect.name".
+func connectColumn(name string) colSchema {
+	var cs colSchema
+	switch name {
+	case "org.apache.kafka.connect.data.Decimal":
+		cs.dec = decBytes
+	case "io.debezium.data.VariableScaleDecimal":
+		cs.dec = decVariable
+	case "io.debezium.time.MicroTimestamp":
+		cs.time = tuMicro
+	case "io.debezium.time.Timestamp", "org.apache.kafka.connect.data.Timestamp":
+		cs.time = tuMilli
+	case "io.debezium.time.NanoTimestamp":
+		cs.time = tuNano
+	case "io.debezium.time.ZonedTimestamp":
+		cs.time = tuZoned
+	}
+	return cs
 }
 
 // parseScaleParam reads a "scale" schema parameter: a string ("2") or,

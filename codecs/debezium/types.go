@@ -1,9 +1,10 @@
 // Package debezium is the one place that understands Debezium change events:
 // the envelope (with or without the JsonConverter schema wrapper), the
 // ExtractNewRecordState flattening, tombstones, JSON keys, DECIMAL and
-// TIMESTAMP encodings. It decodes every shape into one typed Message; it
-// does not encode (tools/dbzenc, written independently, renders Debezium
-// messages for simulators and tests).
+// TIMESTAMP encodings, in JSON (Decode) and in Avro from Confluent's
+// AvroConverter (DecodeAvro, avro.go). It decodes every shape into one
+// typed Message; it does not encode (tools/dbzenc, written independently,
+// renders Debezium messages for simulators and tests).
 package debezium
 
 import "fmt"

@@ -5,7 +5,10 @@
 // tombstones, truncate events and JSON keys, in every DECIMAL
 // (precise, string, double, and precise with decimal.format=NUMERIC) and
 // TIMESTAMP representation, with unchanged TOASTed values as the
-// unavailable-value placeholder.
+// unavailable-value placeholder. The Avro formats (FormatAvro,
+// FormatAvroFlat) render the same changes as Confluent's AvroConverter
+// writes them: Avro binary in the Confluent wire format, with schemas
+// (avro.go) registered through EncodeOptions.Register.
 //
 // It is test and tool support: the simulator (tools/shopsim), the
 // benchmarks, the local all-in-one binary and the tests produce their input

@@ -27,6 +27,14 @@ const (
 	FormatFlat
 	// FormatFlatNoSchema is FormatFlat without the schema wrapper.
 	FormatFlatNoSchema
+	// FormatAvro is the change envelope as Confluent's AvroConverter
+	// writes it: Avro binary in the Confluent wire format (magic byte 0,
+	// the schema id EncodeOptions.Register returned, the datum). See
+	// avro.go for the schemas.
+	FormatAvro
+	// FormatAvroFlat is the ExtractNewRecordState record (as FormatFlat)
+	// through the AvroConverter.
+	FormatAvroFlat
 )
 
 // String names the format.
@@ -40,6 +48,10 @@ func (f Format) String() string {
 		return "flat"
 	case FormatFlatNoSchema:
 		return "flat-noschema"
+	case FormatAvro:
+		return "avro"
+	case FormatAvroFlat:
+		return "avro-flat"
 	}
 	return "Format(" + strconv.Itoa(int(f)) + ")"
 }
@@ -50,7 +62,10 @@ func (f Format) WithSchema() bool { return f == FormatEnvelope || f == FormatFla
 
 // Flat reports whether the format is the ExtractNewRecordState flattening
 // (no before image, no source block).
-func (f Format) Flat() bool { return f == FormatFlat || f == FormatFlatNoSchema }
+func (f Format) Flat() bool { return f == FormatFlat || f == FormatFlatNoSchema || f == FormatAvroFlat }
+
+// Avro reports whether the format is Avro through a schema registry.
+func (f Format) Avro() bool { return f == FormatAvro || f == FormatAvroFlat }
 
 // DecimalMode is how DECIMAL columns reach Kafka: Debezium's
 // decimal.handling.mode, and for precise mode the JsonConverter's
@@ -144,6 +159,10 @@ type EncodeOptions struct {
 	// unavailable.value.placeholder, rendered for Source.Unavailable
 	// columns; DefaultUnavailablePlaceholder when empty.
 	UnavailablePlaceholder string
+	// Register registers an Avro schema text under a subject
+	// ("<topic>-key", "<topic>-value": the TopicNameStrategy) and returns
+	// its schema id, as a Schema Registry does. The Avro formats need it.
+	Register func(subject, schema string) (int32, error)
 }
 
 // Shape names the options' message shape for test names and logs, e.g.
@@ -178,11 +197,14 @@ func (o EncodeOptions) placeholder() string {
 }
 
 func (o EncodeOptions) validate() error {
-	if o.Format > FormatFlatNoSchema {
+	if o.Format > FormatAvroFlat {
 		return fmt.Errorf("dbzenc: encode: unknown format %d", o.Format)
 	}
 	if o.Decimal > DecimalNumeric {
 		return fmt.Errorf("dbzenc: encode: unknown decimal mode %d", o.Decimal)
+	}
+	if o.Format.Avro() && o.Register == nil {
+		return fmt.Errorf("dbzenc: encode: format %s needs EncodeOptions.Register", o.Format)
 	}
 	if o.Time > TimeZoned {
 		return fmt.Errorf("dbzenc: encode: unknown time mode %d", o.Time)
@@ -264,6 +286,13 @@ func Encode(opts EncodeOptions, table string, op debezium.Op, id int64, before, 
 	}
 
 	topic = topicName(opts, table)
+	if opts.Format.Avro() {
+		key, value, err = encodeAvro(opts, spec, op, id, hasBefore, hasAfter, &bv, &av, unavailable, src)
+		if err != nil {
+			return "", nil, nil, err
+		}
+		return topic, key, value, nil
+	}
 	key = appendKey(make([]byte, 0, 256), opts, table, id)
 
 	if opts.Format.Flat() {
@@ -303,8 +332,30 @@ func Encode(opts EncodeOptions, table string, op debezium.Op, id int64, before, 
 
 // EncodeTombstone renders the tombstone Debezium sends after a delete: the
 // key of the deleted row with a null value (the returned value is nil).
+// For the Avro formats the key is nil when the registration fails
+// (EncodeKey returns the error).
 func EncodeTombstone(opts EncodeOptions, table string, id int64) (topic string, key []byte) {
-	return topicName(opts, table), appendKey(make([]byte, 0, 256), opts, table, id)
+	topic, key, _ = EncodeKey(opts, table, id)
+	return topic, key
+}
+
+// EncodeKey renders the record key of a row of table: {"id":N} in JSON
+// (with the key schema when the format has the schema wrapper), or the
+// framed Avro <prefix>.public.<table>.Key record.
+func EncodeKey(opts EncodeOptions, table string, id int64) (topic string, key []byte, err error) {
+	if err := opts.validate(); err != nil {
+		return "", nil, err
+	}
+	spec := specFor(table)
+	if spec == nil {
+		return "", nil, fmt.Errorf("dbzenc: encode key: unknown table %q", table)
+	}
+	topic = topicName(opts, table)
+	if opts.Format.Avro() {
+		key, err = encodeAvroKey(opts, spec, id)
+		return topic, key, err
+	}
+	return topic, appendKey(make([]byte, 0, 256), opts, table, id), nil
 }
 
 // EncodeTruncate renders a truncate event (op "t": no rows, null key).
@@ -322,7 +373,11 @@ func EncodeTruncate(opts EncodeOptions, table string, src Source) (topic string,
 	if len(src.Unavailable) > 0 {
 		return "", nil, fmt.Errorf("dbzenc: encode truncate: unavailable columns %v on a truncate", src.Unavailable)
 	}
-	value, err = appendEnvelopeValue(make([]byte, 0, 3072), opts, spec, debezium.OpTruncate, nil, nil, 0, src)
+	if opts.Format.Avro() {
+		value, err = encodeAvroTruncate(opts, spec, src)
+	} else {
+		value, err = appendEnvelopeValue(make([]byte, 0, 3072), opts, spec, debezium.OpTruncate, nil, nil, 0, src)
+	}
 	if err != nil {
 		return "", nil, err
 	}
