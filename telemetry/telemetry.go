@@ -50,6 +50,9 @@ const (
 	ErrorInvalid    = "invalid"     // decoded, but the service rejects the change (e.g. no row image)
 	ErrorDynamoDB   = "dynamodb"    // a failed DynamoDB request or rejected item
 	ErrorS3         = "s3"          // a failed S3 put attempt
+	// ErrorSchemaRegistry is a schema registry request that failed for a
+	// transient reason (no answer, 5xx, 429, auth): the record waits.
+	ErrorSchemaRegistry = "schema_registry"
 )
 
 // Errors is consumer_errors_total of service: every failure, by error_type
@@ -58,7 +61,7 @@ const (
 func Errors(reg prometheus.Registerer, service string) *prometheus.CounterVec {
 	return Shared(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name:        "consumer_errors_total",
-		Help:        "Every failure, by error_type: failed input records (decode, schema, wrong_table, invalid) and sink errors (dynamodb, s3).",
+		Help:        "Every failure, by error_type: failed input records (decode, schema, wrong_table, invalid) and sink errors (dynamodb, s3), schema registry requests that failed (schema_registry).",
 		ConstLabels: prometheus.Labels{"service": service},
 	}, []string{"error_type"}))
 }

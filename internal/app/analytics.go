@@ -38,11 +38,15 @@ func Analytics(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Serv
 			flusher.RebalanceCallback()(a)
 		}
 	}
-	err := w.processor(analytics.Define(analytics.Config{
+	input, err := w.input()
+	if err != nil {
+		return nil, err
+	}
+	err = w.processor(analytics.Define(analytics.Config{
 		Group:       group,
 		OrdersTopic: goka.Stream(cfg.Inputs.Orders),
 		ItemsTopic:  goka.Stream(cfg.Inputs.OrderItems),
-		Input:       w.input(),
+		Input:       input,
 		Metrics:     analytics.NewMetrics(d.Registry),
 		Log:         d.Log,
 	}), goka.WithRebalanceCallback(onRebalance))

@@ -27,14 +27,18 @@ func Inventory(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Serv
 	if err := w.outputs(cfg.Inputs.Products, cfg.LowStockTopic, cfg.DLQTopic); err != nil {
 		return nil, err
 	}
-	err := w.processor(inventory.Define(inventory.Config{
+	input, err := w.input()
+	if err != nil {
+		return nil, err
+	}
+	err = w.processor(inventory.Define(inventory.Config{
 		Group:         group,
 		ProductsTopic: goka.Stream(cfg.Inputs.Products),
 		ItemsTopic:    goka.Stream(cfg.Inputs.OrderItems),
 		LowStockTopic: goka.Stream(cfg.LowStockTopic),
 		Threshold:     cfg.LowStockThreshold,
 		PendingLimit:  cfg.PendingLimit,
-		Input:         w.input(),
+		Input:         input,
 		Metrics:       inventory.NewMetrics(d.Registry),
 		Log:           d.Log,
 	}))

@@ -11,10 +11,12 @@ import (
 	"github.com/cdcflow/cdcflow/codecs/debezium"
 	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/internal/kafka"
+	"github.com/cdcflow/cdcflow/internal/registry"
 	"github.com/cdcflow/cdcflow/processors/cdc"
 	"github.com/cdcflow/cdcflow/sinks/dlq"
 	"github.com/cdcflow/cdcflow/sinks/dynamo"
 	"github.com/cdcflow/cdcflow/sinks/mirror"
+	"github.com/cdcflow/cdcflow/sinks/retry"
 	"github.com/cdcflow/cdcflow/views/httpapi"
 )
 
@@ -51,15 +53,30 @@ func (w *wiring) outputs(input string, topics ...string) error {
 }
 
 // input is the CDC input edge of the service's processor: decoding,
-// dead letters and the input metrics.
-func (w *wiring) input() *cdc.Input {
-	return cdc.NewInput(cdc.InputConfig{
+// dead letters and the input metrics; with SCHEMA_REGISTRY_URL, the schema
+// registry client that Confluent-framed (Avro) records are decoded with,
+// reported degraded in /readyz while it fails.
+func (w *wiring) input() (*cdc.Input, error) {
+	ic := cdc.InputConfig{
 		Service:  w.cfg.Service.Name,
 		DLQTopic: goka.Stream(w.cfg.DLQTopic),
 		Decoder:  debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: w.cfg.DecimalScale, UnavailablePlaceholder: w.cfg.UnavailablePlaceholder}),
 		Metrics:  cdc.NewMetrics(w.d.Registry, w.cfg.Service.Name),
 		Log:      w.d.Log,
-	})
+	}
+	if sc := w.cfg.SchemaRegistry; sc.Enabled() {
+		cl, err := registry.New(registry.Options[*debezium.AvroSchema]{
+			URLs: sc.URLs, Username: sc.Username, Password: sc.Password, CAFile: sc.CAFile, Timeout: sc.Timeout,
+			Parse: debezium.ParseAvroSchema, Service: w.cfg.Service.Name, Registerer: w.d.Registry, Log: w.d.Log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", w.cfg.Service.Name, err)
+		}
+		ic.Schemas = cl
+		ic.Backoff = func(n int) time.Duration { return retry.FullJitter(n, 50*time.Millisecond, 5*time.Second) }
+		w.srv.Degraded(w.name("schema-registry"), cl.Health)
+	}
+	return cdc.NewInput(ic), nil
 }
 
 // processor runs the Goka processor of graph; it is ready once its group
@@ -71,8 +88,16 @@ func (w *wiring) processor(graph *goka.GroupGraph, opts ...goka.ProcessorOption)
 		return fmt.Errorf("%s: create processor for group %s: %w", name, graph.Group(), err)
 	}
 	w.lag.Watch(graph)
+	log := w.d.Log
 	w.add(Part{Name: name, Stage: StageProcess, Run: func(ctx context.Context) error {
-		if err := p.Run(ctx); err != nil {
+		err := p.Run(ctx)
+		if err != nil && ctx.Err() != nil && errors.Is(err, cdc.ErrStopped) {
+			// Records waited for the schema registry until shutdown;
+			// they stay uncommitted and are read on the next start.
+			log.Warn("records left for the next start: the schema registry did not answer before shutdown", "error", err)
+			return nil
+		}
+		if err != nil {
 			return fmt.Errorf("processor %s: %w", graph.Group(), err)
 		}
 		return nil

@@ -26,10 +26,14 @@ func Search(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Server)
 	if err := w.outputs(cfg.Inputs.Products, cfg.DLQTopic); err != nil {
 		return nil, err
 	}
-	err := w.processor(search.Define(search.Config{
+	input, err := w.input()
+	if err != nil {
+		return nil, err
+	}
+	err = w.processor(search.Define(search.Config{
 		Group:         group,
 		ProductsTopic: goka.Stream(cfg.Inputs.Products),
-		Input:         w.input(),
+		Input:         input,
 		Metrics:       search.NewMetrics(d.Registry),
 		Log:           d.Log,
 	}))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -124,7 +125,37 @@ type Config struct {
 	// LogLevel (LOG_LEVEL) is the lowest level logged: debug, info, warn,
 	// error. Kafka clients' routine lines are at debug.
 	LogLevel slog.Level
+
+	// SchemaRegistry is where Confluent-framed (AvroConverter) records find
+	// their schemas; its URLs are empty when SCHEMA_REGISTRY_URL is unset.
+	SchemaRegistry SchemaRegistry
 }
+
+// SchemaRegistry is the Confluent Schema Registry client's configuration.
+type SchemaRegistry struct {
+	// URLs (SCHEMA_REGISTRY_URL, comma separated) are the registry's
+	// base URLs, http or https, tried in order on connection errors.
+	// Empty: no registry; a Confluent-framed record goes to the dead-letter
+	// topic.
+	URLs []string
+	// Username and Password are HTTP basic auth credentials:
+	// SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD, or
+	// SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO ("user:password", the form of the
+	// converter's basic.auth.user.info), not both.
+	Username string
+	Password string
+	// CAFile (SCHEMA_REGISTRY_CA_FILE) is a PEM file of the CAs that sign
+	// the registry's certificate; empty: the system's roots.
+	CAFile string
+	// Timeout (SCHEMA_REGISTRY_TIMEOUT) bounds one request.
+	Timeout time.Duration
+}
+
+// Enabled reports whether SCHEMA_REGISTRY_URL is set.
+func (s SchemaRegistry) Enabled() bool { return len(s.URLs) > 0 }
+
+// DefaultSchemaRegistryTimeout is SCHEMA_REGISTRY_TIMEOUT's default.
+const DefaultSchemaRegistryTimeout = 10 * time.Second
 
 // The values of ON_EMPTY_STATE.
 const (
@@ -205,7 +236,49 @@ func Load(s Service, getenv func(string) (string, bool)) (Config, error) {
 	if v := r.str("LOG_LEVEL", "info"); c.LogLevel.UnmarshalText([]byte(v)) != nil {
 		r.bad("LOG_LEVEL", fmt.Sprintf("%q is not debug, info, warn or error", v))
 	}
+	c.SchemaRegistry = r.schemaRegistry()
 	return c, r.err()
+}
+
+// schemaRegistry reads the SCHEMA_REGISTRY_* settings.
+func (r *reader) schemaRegistry() SchemaRegistry {
+	var s SchemaRegistry
+	s.URLs = r.list("SCHEMA_REGISTRY_URL", "")
+	for _, u := range s.URLs {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.User != nil || p.RawQuery != "" || p.Fragment != "" {
+			r.bad("SCHEMA_REGISTRY_URL", fmt.Sprintf("%q is not an http:// or https:// URL without credentials, query or fragment", u))
+		}
+	}
+	s.Username = r.str("SCHEMA_REGISTRY_USERNAME", "")
+	s.Password = r.str("SCHEMA_REGISTRY_PASSWORD", "")
+	if info := r.str("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", ""); info != "" {
+		user, pass, ok := strings.Cut(info, ":")
+		switch {
+		case s.Username != "" || s.Password != "":
+			r.bad("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", "set together with SCHEMA_REGISTRY_USERNAME/SCHEMA_REGISTRY_PASSWORD; use one form")
+		case !ok || user == "":
+			r.bad("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", "is not user:password") // the value is a secret: not echoed
+		default:
+			s.Username, s.Password = user, pass
+		}
+	}
+	if s.Password != "" && s.Username == "" {
+		r.bad("SCHEMA_REGISTRY_USERNAME", "required when SCHEMA_REGISTRY_PASSWORD is set")
+	}
+	if s.Username != "" && s.Password == "" {
+		r.bad("SCHEMA_REGISTRY_PASSWORD", "required when SCHEMA_REGISTRY_USERNAME is set")
+	}
+	s.CAFile = r.str("SCHEMA_REGISTRY_CA_FILE", "")
+	s.Timeout = r.seconds("SCHEMA_REGISTRY_TIMEOUT", DefaultSchemaRegistryTimeout, 100*time.Millisecond, 5*time.Minute)
+	if !s.Enabled() {
+		for _, name := range []string{"SCHEMA_REGISTRY_USERNAME", "SCHEMA_REGISTRY_PASSWORD", "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", "SCHEMA_REGISTRY_CA_FILE", "SCHEMA_REGISTRY_TIMEOUT"} {
+			if _, set := r.getenv(name); set {
+				r.bad(name, "set without SCHEMA_REGISTRY_URL")
+			}
+		}
+	}
+	return s
 }
 
 // resolveInputs assigns each topic to the table it carries: a topic whose

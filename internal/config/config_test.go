@@ -207,3 +207,63 @@ func TestLogLevel(t *testing.T) {
 		t.Errorf("LOG_LEVEL=verbose accepted: %v", err)
 	}
 }
+
+func TestSchemaRegistry(t *testing.T) {
+	c, err := Load(Inventory, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SchemaRegistry.Enabled() || c.SchemaRegistry.Timeout != DefaultSchemaRegistryTimeout {
+		t.Fatalf("default: %+v", c.SchemaRegistry)
+	}
+	c, err = Load(Inventory, env(map[string]string{
+		"SCHEMA_REGISTRY_URL":      "https://sr-1:8081, http://sr-2:8081/base",
+		"SCHEMA_REGISTRY_USERNAME": "svc", "SCHEMA_REGISTRY_PASSWORD": "s3cret:x",
+		"SCHEMA_REGISTRY_CA_FILE": "/etc/sr/ca.pem", "SCHEMA_REGISTRY_TIMEOUT": "2500ms",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr := c.SchemaRegistry
+	if !sr.Enabled() || strings.Join(sr.URLs, " ") != "https://sr-1:8081 http://sr-2:8081/base" || sr.Username != "svc" ||
+		sr.Password != "s3cret:x" || sr.CAFile != "/etc/sr/ca.pem" || sr.Timeout != 2500*time.Millisecond {
+		t.Fatalf("set: %+v", sr)
+	}
+	// Confluent's basic.auth.user.info form: the password may hold colons.
+	c, err = Load(Inventory, env(map[string]string{"SCHEMA_REGISTRY_URL": "http://sr:8081", "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO": "key:sec:ret", "SCHEMA_REGISTRY_TIMEOUT": "3"}))
+	if err != nil || c.SchemaRegistry.Username != "key" || c.SchemaRegistry.Password != "sec:ret" || c.SchemaRegistry.Timeout != 3*time.Second {
+		t.Fatalf("user info: %+v %v", c.SchemaRegistry, err)
+	}
+}
+
+func TestSchemaRegistryInvalid(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		name string // the variable the error must name
+	}{
+		{map[string]string{"SCHEMA_REGISTRY_URL": ""}, "SCHEMA_REGISTRY_URL"},
+		{map[string]string{"SCHEMA_REGISTRY_URL": " , "}, "SCHEMA_REGISTRY_URL"},
+		{map[string]string{"SCHEMA_REGISTRY_URL": "sr:8081"}, "SCHEMA_REGISTRY_URL"},
+		{map[string]string{"SCHEMA_REGISTRY_URL": "ftp://sr:8081"}, "SCHEMA_REGISTRY_URL"},
+		{map[string]string{"SCHEMA_REGISTRY_URL": "http://u:p@sr:8081"}, "SCHEMA_REGISTRY_URL"},
+		{map[string]string{"SCHEMA_REGISTRY_URL": "http://sr:8081", "SCHEMA_REGISTRY_USERNAME": "u"}, "SCHEMA_REGISTRY_PASSWORD"},
+		{map[string]string{"SCHEMA_REGISTRY_URL": "http://sr:8081", "SCHEMA_REGISTRY_PASSWORD": "p"}, "SCHEMA_REGISTRY_USERNAME"},
+		{map[string]string{"SCHEMA_REGISTRY_URL": "http://sr:8081", "SCHEMA_REGISTRY_PASSWORD": ""}, "SCHEMA_REGISTRY_PASSWORD"},
+		{map[string]string{"SCHEMA_REGISTRY_URL": "http://sr:8081", "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO": "nocolon"}, "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO"},
+		{map[string]string{"SCHEMA_REGISTRY_URL": "http://sr:8081", "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO": "a:b", "SCHEMA_REGISTRY_USERNAME": "a"}, "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO"},
+		{map[string]string{"SCHEMA_REGISTRY_URL": "http://sr:8081", "SCHEMA_REGISTRY_CA_FILE": " "}, "SCHEMA_REGISTRY_CA_FILE"},
+		{map[string]string{"SCHEMA_REGISTRY_URL": "http://sr:8081", "SCHEMA_REGISTRY_TIMEOUT": "0"}, "SCHEMA_REGISTRY_TIMEOUT"},
+		{map[string]string{"SCHEMA_REGISTRY_URL": "http://sr:8081", "SCHEMA_REGISTRY_TIMEOUT": "soon"}, "SCHEMA_REGISTRY_TIMEOUT"},
+		// Settings of a registry without a registry are a mistake.
+		{map[string]string{"SCHEMA_REGISTRY_USERNAME": "u", "SCHEMA_REGISTRY_PASSWORD": "p"}, "SCHEMA_REGISTRY_USERNAME"},
+		{map[string]string{"SCHEMA_REGISTRY_CA_FILE": "/ca.pem"}, "SCHEMA_REGISTRY_CA_FILE"},
+	} {
+		_, err := Load(Inventory, env(tc.env))
+		if err == nil || !strings.Contains(err.Error(), tc.name+":") {
+			t.Errorf("%v: error %v does not name %s", tc.env, err, tc.name)
+		}
+		if err != nil && strings.Contains(err.Error(), "nocolon") {
+			t.Errorf("the user info (a secret) is echoed: %v", err)
+		}
+	}
+}

@@ -2,9 +2,17 @@
 // graph: it decodes each record once, counts it, sends what cannot be
 // understood to the dead-letter topic with its reason, skips tombstones,
 // logs truncates, and hands every change to the service's callback.
+//
+// Records in the Confluent wire format (io.confluent.connect.avro.
+// AvroConverter: magic byte 0, a schema id, Avro) are told from JSON by
+// their first byte; their writer schemas come from a schema registry
+// (Schemas) and they are decoded by debezium.DecodeAvro. A schema id the
+// registry does not know sends the record to the dead-letter topic; a
+// registry that does not answer makes the record wait (see Schemas).
 package cdc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +22,7 @@ import (
 	"github.com/lovoo/goka/codec"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cdcflow/cdcflow/codecs/confluent"
 	"github.com/cdcflow/cdcflow/codecs/deadletter"
 	"github.com/cdcflow/cdcflow/codecs/debezium"
 	"github.com/cdcflow/cdcflow/telemetry"
@@ -43,6 +52,9 @@ type Metrics struct {
 	Duration  *prometheus.HistogramVec // consumer_processing_duration_seconds: topic
 	Latency   *prometheus.HistogramVec // consumer_processing_latency_seconds: topic
 	Errors    *prometheus.CounterVec   // consumer_errors_total: error_type
+
+	SchemaRetries *prometheus.CounterVec // topic: schema lookups retried after a transient failure
+	SchemaWaiting prometheus.Gauge       // records waiting for the schema registry now
 }
 
 // NewMetrics creates and registers the input metrics for a service; with a
@@ -74,8 +86,14 @@ func NewMetrics(reg prometheus.Registerer, service string) *Metrics {
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600},
 		}, []string{"topic"}),
 	}
+	m.SchemaRetries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cdc_schema_lookup_retries_total", Help: "Schema registry lookups of Confluent-framed records retried after a transient failure (the record waited).", ConstLabels: labels,
+	}, []string{"topic"})
+	m.SchemaWaiting = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "cdc_records_waiting_for_schema", Help: "Records whose partition waits for the schema registry now.", ConstLabels: labels,
+	})
 	if reg != nil {
-		reg.MustRegister(m.Messages, m.SourceLag, m.DeadLetter, m.Processed, m.Failed, m.Duration, m.Latency)
+		reg.MustRegister(m.Messages, m.SourceLag, m.DeadLetter, m.Processed, m.Failed, m.Duration, m.Latency, m.SchemaRetries, m.SchemaWaiting)
 	}
 	m.Errors = telemetry.Errors(reg, service)
 	return m
@@ -99,9 +117,12 @@ func (e *WrongTableError) Error() string {
 func errorType(err error) string {
 	var de *debezium.DecodeError
 	var wt *WrongTableError
+	var pe interface{ Permanent() bool }
 	switch {
 	case errors.As(err, &wt):
 		return telemetry.ErrorWrongTable
+	case errors.As(err, &pe) && pe.Permanent(): // the record's schema id is unknown or unusable
+		return telemetry.ErrorSchema
 	case errors.As(err, &de) && de.Field == "topic": // no table in the message, and the topic names none
 		return telemetry.ErrorWrongTable
 	case errors.As(err, &de) && de.Field == "": // not JSON, not an object
@@ -113,6 +134,39 @@ func errorType(err error) string {
 	}
 }
 
+// Schemas finds the Avro writer schema of a Confluent-framed record by
+// its schema registry id (internal/registry's client).
+//
+// An error with a method Permanent() bool that returns true says the id can
+// never be resolved (unknown to the registry, or an unusable schema): the
+// record goes to the dead-letter topic with the error as its reason. Every
+// other error is transient: the record waits, and the lookup is retried
+// with backoff inside the callback (its partition stalls, nothing is
+// lost) until it succeeds or the partition stops; a record still waiting
+// then is released uncommitted (ErrStopped) and read again by whoever
+// owns the partition next.
+type Schemas interface {
+	Schema(ctx context.Context, id int32) (*debezium.AvroSchema, error)
+}
+
+// ErrStopped is wrapped by the error with which a record that was still
+// waiting for the schema registry when its partition stopped is released
+// uncommitted. Goka reports it as a processing error; the processor's Run
+// then returns an error matching it (errors.Is), which at shutdown is no
+// failure: the record is read again on the next start.
+var ErrStopped = errors.New("stopped while the record waited for the schema registry")
+
+// NoRegistryError is the reason of a Confluent-framed record read without a
+// schema registry configured.
+type NoRegistryError struct{ ID int32 }
+
+func (e *NoRegistryError) Error() string {
+	return fmt.Sprintf("Confluent-framed record (schema id %d) but SCHEMA_REGISTRY_URL is not set", e.ID)
+}
+
+// Permanent is true: without a registry the record can never be read.
+func (e *NoRegistryError) Permanent() bool { return true }
+
 // InputConfig configures NewInput.
 type InputConfig struct {
 	Service  string            // the service name, in dead letters' headers
@@ -121,6 +175,13 @@ type InputConfig struct {
 	Metrics  *Metrics          // nil: counted, but not registered
 	Log      *slog.Logger      // required
 	Now      func() time.Time  // for the lag metric; time.Now when nil
+	// Schemas resolves the schema ids of Confluent-framed records; nil
+	// (no SCHEMA_REGISTRY_URL): such records go to the dead-letter topic.
+	Schemas Schemas
+	// Backoff is the wait before the n-th retry of a transiently failed
+	// schema lookup (internal/app passes sinks/retry's full jitter); a
+	// steady second when nil.
+	Backoff func(n int) time.Duration
 }
 
 // Input builds the input edges of one service's group graph: each CDC
@@ -137,6 +198,9 @@ func NewInput(cfg InputConfig) *Input {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Backoff == nil {
+		cfg.Backoff = func(int) time.Duration { return time.Second }
 	}
 	return &Input{cfg: cfg}
 }
@@ -169,9 +233,21 @@ func (in *Input) DefineGroup(group goka.Group, edges ...goka.Edge) *goka.GroupGr
 func (in *Input) handle(ctx goka.Context, msg interface{}, h Handler) {
 	value, _ := msg.([]byte)
 	topic := string(ctx.Topic())
-	m, err := in.cfg.Decoder.Decode(topic, []byte(ctx.Key()), value)
+	var m debezium.Message
+	var err error
+	if len(value) > 0 && value[0] == confluent.Magic { // never the first byte of JSON
+		var stopped bool
+		if m, stopped, err = in.decodeFramed(ctx, topic, value); stopped {
+			return
+		}
+	} else {
+		m, err = in.cfg.Decoder.Decode(topic, []byte(ctx.Key()), value)
+		if err != nil {
+			err = fmt.Errorf("decode: %w", err)
+		}
+	}
 	if err != nil {
-		in.deadLetter(ctx, value, fmt.Errorf("decode: %w", err))
+		in.deadLetter(ctx, value, err)
 		return
 	}
 	switch m.Kind {
@@ -217,4 +293,98 @@ func (in *Input) deadLetter(ctx goka.Context, value []byte, reason error) {
 	in.cfg.Metrics.Errors.WithLabelValues(et).Inc()
 	in.cfg.Log.Error("record sent to dead-letter topic", "dlq", string(in.cfg.DLQTopic), "topic", topic,
 		"partition", ctx.Partition(), "offset", ctx.Offset(), "error", reason)
+}
+
+// decodeFramed decodes a record whose value starts with the Confluent magic
+// byte: it looks up the value's writer schema (and the key's, when the key
+// is framed too) and decodes the Avro payloads. A value too short to be
+// framed is read as JSON (and fails as such). stopped reports that the
+// partition stopped while the record waited for the registry: the record
+// has been released uncommitted and must not be handled further.
+func (in *Input) decodeFramed(ctx goka.Context, topic string, value []byte) (m debezium.Message, stopped bool, err error) {
+	key := []byte(ctx.Key())
+	id, payload, ok := confluent.Split(value)
+	if !ok {
+		m, err = in.cfg.Decoder.Decode(topic, key, value)
+		if err != nil {
+			err = fmt.Errorf("decode: %w", err)
+		}
+		return m, false, err
+	}
+	if in.cfg.Schemas == nil {
+		return m, false, &NoRegistryError{ID: id}
+	}
+	valueSchema, stopped, err := in.schema(ctx, topic, id)
+	if stopped || err != nil {
+		return m, stopped, err
+	}
+	var keySchema *debezium.AvroSchema
+	if kid, kp, framed := confluent.Split(key); framed {
+		if keySchema, stopped, err = in.schema(ctx, topic, kid); stopped {
+			return m, true, nil
+		}
+		if err != nil {
+			return m, false, fmt.Errorf("key: %w", err)
+		}
+		key = kp
+	}
+	m, err = in.cfg.Decoder.DecodeAvro(topic, key, keySchema, payload, valueSchema)
+	if err != nil {
+		return m, false, fmt.Errorf("decode avro (schema id %d): %w", id, err)
+	}
+	return m, false, nil
+}
+
+// schema looks id up, waiting while the registry fails transiently (the
+// callback, and so the partition, waits; retried with backoff). It returns
+// a permanent error as it is; when the partition stops first, it releases
+// the record uncommitted and reports stopped.
+func (in *Input) schema(ctx goka.Context, topic string, id int32) (s *debezium.AvroSchema, stopped bool, err error) {
+	cctx := ctx.Context()
+	var waitingSince time.Time
+	var lastLog time.Time
+	defer func() {
+		if !waitingSince.IsZero() {
+			in.cfg.Metrics.SchemaWaiting.Dec()
+			if !stopped {
+				in.cfg.Log.Info("schema registry lookup succeeded after waiting", "topic", topic, "partition", ctx.Partition(),
+					"offset", ctx.Offset(), "schema_id", id, "waited", time.Since(waitingSince).Round(time.Millisecond))
+			}
+		}
+	}()
+	for n := 1; ; n++ {
+		s, err := in.cfg.Schemas.Schema(cctx, id)
+		if err == nil {
+			return s, false, nil
+		}
+		var pe interface{ Permanent() bool }
+		if errors.As(err, &pe) && pe.Permanent() {
+			return nil, false, err
+		}
+		if cctx.Err() == nil {
+			if waitingSince.IsZero() {
+				waitingSince = time.Now()
+				in.cfg.Metrics.SchemaWaiting.Inc()
+			}
+			if time.Since(lastLog) >= 30*time.Second {
+				lastLog = time.Now()
+				in.cfg.Log.Warn("record waits for the schema registry (retrying; nothing is skipped)", "topic", topic,
+					"partition", ctx.Partition(), "offset", ctx.Offset(), "schema_id", id, "attempt", n, "error", err)
+			}
+			in.cfg.Metrics.SchemaRetries.WithLabelValues(topic).Inc()
+			t := time.NewTimer(in.cfg.Backoff(n))
+			select {
+			case <-t.C:
+				continue
+			case <-cctx.Done():
+				t.Stop()
+			}
+		}
+		// The partition stops (shutdown, rebalance): leave the record
+		// uncommitted for the next owner of the partition.
+		in.cfg.Log.Warn("partition stopped while a record waited for the schema registry; left uncommitted",
+			"topic", topic, "partition", ctx.Partition(), "offset", ctx.Offset(), "schema_id", id, "error", err)
+		ctx.DeferCommit()(fmt.Errorf("%w: %s/%d offset %d, schema id %d: %v", ErrStopped, topic, ctx.Partition(), ctx.Offset(), id, err))
+		return nil, true, nil
+	}
 }
