@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lovoo/goka"
@@ -66,26 +67,72 @@ func Get(t Table, id int64) (Stock, bool, error) {
 	return s, ok, nil
 }
 
-// Below returns the live products whose stock is below n, lowest first.
-func Below(t Table, n int64) ([]Stock, error) {
-	out, err := live(t, func(s Stock) bool { return s.StockQuantity < n })
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].StockQuantity != out[j].StockQuantity {
-			return out[i].StockQuantity < out[j].StockQuantity
-		}
-		return out[i].ProductID < out[j].ProductID
-	})
-	return out, err
+// Catalogue answers the catalogue queries (products below a stock, pages
+// of the catalogue) from one scan of the view that it shares for maxAge,
+// kept sorted by each order asked for: every open dashboard asks for a page
+// and the low-stock list each second, and the scan and sort of a large view
+// are the costly part (BenchmarkCatalogue).
+type Catalogue struct {
+	t      Table
+	maxAge time.Duration
+
+	mu     sync.Mutex // held while scanning: concurrent askers share one scan
+	at     time.Time
+	sorted map[string][]Stock // sort order → the live products in it; shared, never modified
 }
 
-// live returns the live products that keep accepts, in key order.
-func live(t Table, keep func(Stock) bool) ([]Stock, error) {
+// NewCatalogue returns a Catalogue of t whose scans serve for maxAge (0:
+// every query scans).
+func NewCatalogue(t Table, maxAge time.Duration) *Catalogue {
+	return &Catalogue{t: t, maxAge: maxAge}
+}
+
+// ordered returns the live products in the order by (SortStock, SortName
+// or SortID; ties by id), scanning the view when the last scan is older
+// than maxAge.
+func (c *Catalogue) ordered(by string) ([]Stock, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sorted == nil || time.Since(c.at) >= c.maxAge {
+		all, err := live(c.t)
+		if err != nil {
+			return nil, err
+		}
+		c.sorted, c.at = map[string][]Stock{SortID: all}, time.Now() // the view iterates by key: not by id
+		slices.SortFunc(all, func(a, b Stock) int { return cmp.Compare(a.ProductID, b.ProductID) })
+	}
+	if s, ok := c.sorted[by]; ok {
+		return s, nil
+	}
+	s := slices.Clone(c.sorted[SortID])
+	slices.SortStableFunc(s, func(a, b Stock) int {
+		if by == SortName {
+			return strings.Compare(a.Name, b.Name)
+		}
+		return cmp.Compare(a.StockQuantity, b.StockQuantity)
+	})
+	c.sorted[by] = s
+	return s, nil
+}
+
+// Below returns the live products whose stock is below n, lowest first.
+func (c *Catalogue) Below(n int64) ([]Stock, error) {
+	s, err := c.ordered(SortStock)
+	if err != nil {
+		return nil, err
+	}
+	i := sort.Search(len(s), func(i int) bool { return s[i].StockQuantity >= n })
+	return slices.Clone(s[:i:i]), nil
+}
+
+// live scans the view for the live products, in key order; never nil.
+func live(t Table) ([]Stock, error) {
 	it, err := t.Iterator()
 	if err != nil {
 		return nil, fmt.Errorf("inventory view: iterate: %w", err)
 	}
 	defer it.Release()
-	var out []Stock
+	out := []Stock{}
 	for it.Next() {
 		key := it.Key()
 		id, ok := inventory.ParseProductKey(key)
@@ -96,7 +143,7 @@ func live(t Table, keep func(Stock) bool) ([]Stock, error) {
 		if err != nil {
 			return nil, fmt.Errorf("inventory view: value of %s: %w", key, err)
 		}
-		if s, ok := FromState(id, v.(*inventory.Product)); ok && keep(s) {
+		if s, ok := FromState(id, v.(*inventory.Product)); ok {
 			out = append(out, s)
 		}
 	}
@@ -106,8 +153,14 @@ func live(t Table, keep func(Stock) bool) ([]Stock, error) {
 	return out, nil
 }
 
-// Routes registers the inventory queries on srv.
+// CatalogueMaxAge is how long a scan of the view serves the catalogue
+// queries of Routes.
+const CatalogueMaxAge = time.Second
+
+// Routes registers the inventory queries on srv. The catalogue queries
+// (below=N and pages) answer from a scan at most CatalogueMaxAge old.
 func Routes(srv *httpapi.Server, t Table) {
+	cat := NewCatalogue(t, CatalogueMaxAge)
 	srv.Handle("GET /v1/inventory/{product_id}", func(w http.ResponseWriter, r *http.Request) {
 		id, err := strconv.ParseInt(r.PathValue("product_id"), 10, 64)
 		if err != nil || id <= 0 {
@@ -127,7 +180,7 @@ func Routes(srv *httpapi.Server, t Table) {
 	srv.Handle("GET /v1/inventory", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query().Get("below")
 		if q == "" {
-			listPage(w, r, t)
+			listPage(w, r, cat)
 			return
 		}
 		n, err := strconv.ParseInt(q, 10, 64)
@@ -135,13 +188,10 @@ func Routes(srv *httpapi.Server, t Table) {
 			httpapi.Error(w, http.StatusBadRequest, "below must be an integer")
 			return
 		}
-		list, err := Below(t, n)
+		list, err := cat.Below(n)
 		if err != nil {
 			httpapi.Error(w, http.StatusServiceUnavailable, err.Error())
 			return
-		}
-		if list == nil {
-			list = []Stock{}
 		}
 		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"products": list, "total": len(list), "below": n})
 	})
@@ -176,39 +226,43 @@ func (q Query) limit() int {
 
 // List returns the page q selects of the live products and how many match.
 // Ties are broken by product id, so pages are stable.
-func List(t Table, q Query) ([]Stock, int, error) {
-	match := strings.ToLower(q.Match)
-	all, err := live(t, func(s Stock) bool { return match == "" || strings.Contains(strings.ToLower(s.Name), match) })
+func (c *Catalogue) List(q Query) ([]Stock, int, error) {
+	by := q.Sort
+	if by == "" {
+		by = SortStock
+	}
+	s, err := c.ordered(by)
 	if err != nil {
 		return nil, 0, err
 	}
-	less := func(a, b Stock) int {
-		switch q.Sort {
-		case SortName:
-			return strings.Compare(a.Name, b.Name)
-		case SortID:
-			return 0
-		default:
-			return cmp.Compare(a.StockQuantity, b.StockQuantity)
+	at := func(i int) Stock { // i-th in the order asked for
+		if q.Desc {
+			return s[len(s)-1-i]
+		}
+		return s[i]
+	}
+	offset, limit := max(q.Offset, 0), q.limit()
+	page := []Stock{}
+	if q.Match == "" {
+		for i := offset; i < len(s) && len(page) < limit; i++ {
+			page = append(page, at(i))
+		}
+		return page, len(s), nil
+	}
+	match, total := strings.ToLower(q.Match), 0
+	for i := range s {
+		if p := at(i); strings.Contains(strings.ToLower(p.Name), match) {
+			if total >= offset && len(page) < limit {
+				page = append(page, p)
+			}
+			total++
 		}
 	}
-	slices.SortFunc(all, func(a, b Stock) int {
-		c := less(a, b)
-		if c == 0 {
-			c = cmp.Compare(a.ProductID, b.ProductID)
-		}
-		if q.Desc {
-			return -c
-		}
-		return c
-	})
-	start := min(max(q.Offset, 0), len(all))
-	end := min(start+q.limit(), len(all))
-	return all[start:end], len(all), nil
+	return page, total, nil
 }
 
 // listPage answers GET /v1/inventory without below.
-func listPage(w http.ResponseWriter, r *http.Request, t Table) {
+func listPage(w http.ResponseWriter, r *http.Request, cat *Catalogue) {
 	v := r.URL.Query()
 	q := Query{Match: v.Get("q"), Sort: v.Get("sort")}
 	switch q.Sort {
@@ -239,7 +293,7 @@ func listPage(w http.ResponseWriter, r *http.Request, t Table) {
 			*p.to = n
 		}
 	}
-	page, total, err := List(t, q)
+	page, total, err := cat.List(q)
 	if err != nil {
 		httpapi.Error(w, http.StatusServiceUnavailable, err.Error())
 		return

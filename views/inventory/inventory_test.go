@@ -2,10 +2,12 @@ package inventory
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -53,7 +55,7 @@ func TestListPagesSortsAndFilters(t *testing.T) {
 		{Query{Limit: 2, Offset: 1}, []int64{3, 4}, 4},
 		{Query{Offset: 10}, []int64{}, 4},
 	} {
-		page, total, err := List(tab, c.q)
+		page, total, err := NewCatalogue(tab, 0).List(c.q)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,5 +96,32 @@ func TestListRoute(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("?%s: %s, want 400", bad, resp.Status)
 		}
+	}
+}
+
+// BenchmarkCatalogue is what each open dashboard asks every second over
+// 100,000 products, a page of the catalogue and the low-stock list: with
+// every query scanning the view (scan), and answered from a shared scan
+// (shared).
+func BenchmarkCatalogue(b *testing.B) {
+	tab := mapTable{}
+	for i := int64(1); i <= 100_000; i++ {
+		tab[inventory.ProductKey(i)] = &inventory.Product{Live: true, Name: fmt.Sprintf("Product %d", i), BaseStock: i % 97, PriceCents: 100 + i}
+	}
+	for _, c := range []struct {
+		name   string
+		maxAge time.Duration
+	}{{"scan", 0}, {"shared", time.Hour}} {
+		b.Run(c.name, func(b *testing.B) {
+			cat := NewCatalogue(tab, c.maxAge)
+			for b.Loop() {
+				if _, _, err := cat.List(Query{Limit: 50}); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := cat.Below(10); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
