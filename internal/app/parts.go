@@ -54,7 +54,7 @@ func (w *wiring) outputs(input string, topics ...string) error {
 
 // input is the CDC input edge of the service's processor: decoding,
 // dead letters and the input metrics; with SCHEMA_REGISTRY_URL, the schema
-// registry client that Confluent-framed (Avro) records are decoded with,
+// registry client that Confluent-framed (Avro, JSON Schema) records are decoded with,
 // reported degraded in /readyz while it fails.
 func (w *wiring) input() (*cdc.Input, error) {
 	ic := cdc.InputConfig{
@@ -65,9 +65,9 @@ func (w *wiring) input() (*cdc.Input, error) {
 		Log:      w.d.Log,
 	}
 	if sc := w.cfg.SchemaRegistry; sc.Enabled() {
-		cl, err := registry.New(registry.Options[*debezium.AvroSchema]{
+		cl, err := registry.New(registry.Options[*debezium.RegistrySchema]{
 			URLs: sc.URLs, Username: sc.Username, Password: sc.Password, CAFile: sc.CAFile, Timeout: sc.Timeout,
-			Parse: debezium.ParseAvroSchema, Service: w.cfg.Service.Name, Registerer: w.d.Registry, Log: w.d.Log,
+			ParseTyped: debezium.ParseRegistrySchema, Service: w.cfg.Service.Name, Registerer: w.d.Registry, Log: w.d.Log,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", w.cfg.Service.Name, err)

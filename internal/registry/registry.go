@@ -11,8 +11,9 @@
 //
 // Errors are of two kinds (Error.Permanent). Permanent: the registry says
 // the id does not exist (404 with error_code 40403, confirmed by one more
-// request after NotFoundDelay), or its schema cannot be used (not Avro,
-// references, does not parse); the record can never be read and belongs in
+// request after NotFoundDelay), or its schema cannot be used (not Avro, or
+// with Options.ParseTyped not Avro or JSON Schema; references; does not
+// parse); the record can never be read and belongs in
 // the dead-letter topic. Transient: everything else (no answer, a timeout,
 // 5xx, 429, 401/403, a 404 that is not the registry's, the circuit breaker
 // open); the record must wait. A circuit breaker (sinks/breaker) stops
@@ -57,6 +58,12 @@ type Options[S any] struct {
 	// (debezium.ParseAvroSchema); its error makes the id permanently
 	// unusable. Required.
 	Parse func(text string) (S, error)
+	// ParseTyped, when set, replaces Parse and opens the client to JSON
+	// Schema: it receives the schema's type as the registry names it
+	// ("AVRO" or "JSON") and its text (debezium.ParseRegistrySchema). A
+	// PROTOBUF schema stays a permanent error ("Protobuf schemas are not
+	// supported yet"); so does the parse error.
+	ParseTyped func(schemaType, text string) (S, error)
 
 	// Service labels the metrics and names the client in its User-Agent.
 	Service string
@@ -160,7 +167,7 @@ func New[S any](opts Options[S]) (*Client[S], error) {
 	if len(opts.URLs) == 0 {
 		return nil, errors.New("schema registry: no URL")
 	}
-	if opts.Parse == nil {
+	if opts.Parse == nil && opts.ParseTyped == nil {
 		return nil, errors.New("schema registry: no Parse function")
 	}
 	if opts.Timeout <= 0 {
@@ -319,13 +326,31 @@ func (c *Client[S]) fetch(id int32) (S, error) {
 	if err != nil {
 		return zero, err
 	}
-	if schema.Type != sr.TypeAvro {
+	typed := c.opts.ParseTyped != nil
+	switch {
+	case schema.Type == sr.TypeAvro:
+	case typed && schema.Type == sr.TypeJSON:
+	case typed && schema.Type == sr.TypeProtobuf:
+		return zero, &Error{ID: id, Class: ClassInvalidSchema, Err: errors.New("Protobuf schemas are not supported yet")}
+	case typed:
+		return zero, &Error{ID: id, Class: ClassInvalidSchema, Err: fmt.Errorf("a %s schema, not Avro or JSON", schema.Type)}
+	default:
 		return zero, &Error{ID: id, Class: ClassInvalidSchema, Err: fmt.Errorf("a %s schema, not Avro", schema.Type)}
 	}
 	if len(schema.References) > 0 {
-		return zero, &Error{ID: id, Class: ClassInvalidSchema, Err: fmt.Errorf("an Avro schema with %d references, which are not supported", len(schema.References))}
+		kind := "an Avro"
+		if schema.Type == sr.TypeJSON {
+			kind = "a JSON"
+		}
+		return zero, &Error{ID: id, Class: ClassInvalidSchema, Err: fmt.Errorf("%s schema with %d references, which are not supported", kind, len(schema.References))}
 	}
-	s, perr := c.opts.Parse(schema.Schema)
+	var s S
+	var perr error
+	if typed {
+		s, perr = c.opts.ParseTyped(schema.Type.String(), schema.Schema)
+	} else {
+		s, perr = c.opts.Parse(schema.Schema)
+	}
 	if perr != nil {
 		c.m.errors.WithLabelValues(ClassInvalidSchema).Inc()
 		return zero, &Error{ID: id, Class: ClassInvalidSchema, Err: fmt.Errorf("cannot read the registry's schema: %w", perr)}

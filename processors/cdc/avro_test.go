@@ -68,7 +68,7 @@ type harness struct {
 	in      *Input
 	reg     *prometheus.Registry
 	srv     *fakesr.Server
-	client  *registry.Client[*debezium.AvroSchema]
+	client  *registry.Client[*debezium.RegistrySchema]
 	mu      sync.Mutex
 	handled []debezium.Message
 	log     *syncBuffer
@@ -98,7 +98,7 @@ func newHarness(t testing.TB, withRegistry bool) *harness {
 		Metrics: NewMetrics(h.reg, "svc"), Log: slog.New(slog.NewTextHandler(h.log, nil)),
 		Backoff: func(int) time.Duration { return 20 * time.Millisecond }}
 	if withRegistry {
-		cl, err := registry.New(registry.Options[*debezium.AvroSchema]{URLs: []string{h.srv.URL()}, Parse: debezium.ParseAvroSchema,
+		cl, err := registry.New(registry.Options[*debezium.RegistrySchema]{URLs: []string{h.srv.URL()}, ParseTyped: debezium.ParseRegistrySchema,
 			Service: "svc", Registerer: h.reg, Timeout: 500 * time.Millisecond, BreakerThreshold: 2, BreakerCooldown: 200 * time.Millisecond,
 			NotFoundDelay: 10 * time.Millisecond})
 		if err != nil {

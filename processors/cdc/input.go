@@ -4,9 +4,11 @@
 // logs truncates, and hands every change to the service's callback.
 //
 // Records in the Confluent wire format (io.confluent.connect.avro.
-// AvroConverter: magic byte 0, a schema id, Avro) are told from JSON by
-// their first byte; their writer schemas come from a schema registry
-// (Schemas) and they are decoded by debezium.DecodeAvro. A schema id the
+// AvroConverter or io.confluent.connect.json.JsonSchemaConverter: magic
+// byte 0, a schema id, then Avro or plain JSON) are told from JSON by their
+// first byte; their schemas come from a schema registry (Schemas) and they
+// are decoded by debezium.DecodeAvro or DecodeJSONSchema by the schema's
+// kind. A schema id the
 // registry does not know sends the record to the dead-letter topic; a
 // registry that does not answer makes the record wait (see Schemas).
 package cdc
@@ -134,8 +136,9 @@ func errorType(err error) string {
 	}
 }
 
-// Schemas finds the Avro writer schema of a Confluent-framed record by
-// its schema registry id (internal/registry's client).
+// Schemas finds the schema of a Confluent-framed record by its schema
+// registry id (internal/registry's client): an Avro writer schema
+// (AvroConverter) or a JSON Schema (JsonSchemaConverter).
 //
 // An error with a method Permanent() bool that returns true says the id can
 // never be resolved (unknown to the registry, or an unusable schema): the
@@ -146,7 +149,7 @@ func errorType(err error) string {
 // then is released uncommitted (ErrStopped) and read again by whoever
 // owns the partition next.
 type Schemas interface {
-	Schema(ctx context.Context, id int32) (*debezium.AvroSchema, error)
+	Schema(ctx context.Context, id int32) (*debezium.RegistrySchema, error)
 }
 
 // ErrStopped is wrapped by the error with which a record that was still
@@ -296,8 +299,9 @@ func (in *Input) deadLetter(ctx goka.Context, value []byte, reason error) {
 }
 
 // decodeFramed decodes a record whose value starts with the Confluent magic
-// byte: it looks up the value's writer schema (and the key's, when the key
-// is framed too) and decodes the Avro payloads. A value too short to be
+// byte: it looks up the value's schema (and the key's, when the key is
+// framed too) and decodes the payloads by the schema's kind: Avro, or plain
+// JSON read with its JSON Schema. A value too short to be
 // framed is read as JSON (and fails as such). stopped reports that the
 // partition stopped while the record waited for the registry: the record
 // has been released uncommitted and must not be handled further.
@@ -318,7 +322,7 @@ func (in *Input) decodeFramed(ctx goka.Context, topic string, value []byte) (m d
 	if stopped || err != nil {
 		return m, stopped, err
 	}
-	var keySchema *debezium.AvroSchema
+	var keySchema *debezium.RegistrySchema
 	if kid, kp, framed := confluent.Split(key); framed {
 		if keySchema, stopped, err = in.schema(ctx, topic, kid); stopped {
 			return m, true, nil
@@ -328,7 +332,28 @@ func (in *Input) decodeFramed(ctx goka.Context, topic string, value []byte) (m d
 		}
 		key = kp
 	}
-	m, err = in.cfg.Decoder.DecodeAvro(topic, key, keySchema, payload, valueSchema)
+	if valueSchema == nil {
+		valueSchema = &debezium.RegistrySchema{}
+	}
+	if valueSchema.JSON != nil { // JsonSchemaConverter: plain JSON after the framing
+		if keySchema != nil && keySchema.Avro != nil {
+			return m, false, fmt.Errorf("schema id %d: an Avro key with a JSON Schema value is not supported", id)
+		}
+		var ks *debezium.JSONSchema
+		if keySchema != nil {
+			ks = keySchema.JSON
+		}
+		m, err = in.cfg.Decoder.DecodeJSONSchema(topic, key, ks, payload, valueSchema.JSON)
+		if err != nil {
+			return m, false, fmt.Errorf("decode json schema (schema id %d): %w", id, err)
+		}
+		return m, false, nil
+	}
+	var ks *debezium.AvroSchema
+	if keySchema != nil {
+		ks = keySchema.Avro // nil for a JSON Schema key: its payload is JSON
+	}
+	m, err = in.cfg.Decoder.DecodeAvro(topic, key, ks, payload, valueSchema.Avro)
 	if err != nil {
 		return m, false, fmt.Errorf("decode avro (schema id %d): %w", id, err)
 	}
@@ -339,7 +364,7 @@ func (in *Input) decodeFramed(ctx goka.Context, topic string, value []byte) (m d
 // callback, and so the partition, waits; retried with backoff). It returns
 // a permanent error as it is; when the partition stops first, it releases
 // the record uncommitted and reports stopped.
-func (in *Input) schema(ctx goka.Context, topic string, id int32) (s *debezium.AvroSchema, stopped bool, err error) {
+func (in *Input) schema(ctx goka.Context, topic string, id int32) (s *debezium.RegistrySchema, stopped bool, err error) {
 	cctx := ctx.Context()
 	var waitingSince time.Time
 	var lastLog time.Time

@@ -35,6 +35,15 @@ const (
 	// FormatAvroFlat is the ExtractNewRecordState record (as FormatFlat)
 	// through the AvroConverter.
 	FormatAvroFlat
+	// FormatJSONSchema is the change envelope as Confluent's
+	// JsonSchemaConverter writes it: the Confluent framing (magic byte 0,
+	// the schema id EncodeOptions.Register returned for the JSON Schema),
+	// then the plain JSON of the value (no schema wrapper). See
+	// jsonschema.go for the schemas.
+	FormatJSONSchema
+	// FormatJSONSchemaFlat is the ExtractNewRecordState record (as
+	// FormatFlat) through the JsonSchemaConverter.
+	FormatJSONSchemaFlat
 )
 
 // String names the format.
@@ -52,6 +61,10 @@ func (f Format) String() string {
 		return "avro"
 	case FormatAvroFlat:
 		return "avro-flat"
+	case FormatJSONSchema:
+		return "jsonschema"
+	case FormatJSONSchemaFlat:
+		return "jsonschema-flat"
 	}
 	return "Format(" + strconv.Itoa(int(f)) + ")"
 }
@@ -62,7 +75,13 @@ func (f Format) WithSchema() bool { return f == FormatEnvelope || f == FormatFla
 
 // Flat reports whether the format is the ExtractNewRecordState flattening
 // (no before image, no source block).
-func (f Format) Flat() bool { return f == FormatFlat || f == FormatFlatNoSchema || f == FormatAvroFlat }
+func (f Format) Flat() bool {
+	return f == FormatFlat || f == FormatFlatNoSchema || f == FormatAvroFlat || f == FormatJSONSchemaFlat
+}
+
+// JSONSchema reports whether the format is JSON through a schema registry
+// (the JsonSchemaConverter).
+func (f Format) JSONSchema() bool { return f == FormatJSONSchema || f == FormatJSONSchemaFlat }
 
 // Avro reports whether the format is Avro through a schema registry.
 func (f Format) Avro() bool { return f == FormatAvro || f == FormatAvroFlat }
@@ -159,9 +178,11 @@ type EncodeOptions struct {
 	// unavailable.value.placeholder, rendered for Source.Unavailable
 	// columns; DefaultUnavailablePlaceholder when empty.
 	UnavailablePlaceholder string
-	// Register registers an Avro schema text under a subject
-	// ("<topic>-key", "<topic>-value": the TopicNameStrategy) and returns
-	// its schema id, as a Schema Registry does. The Avro formats need it.
+	// Register registers a schema text under a subject ("<topic>-key",
+	// "<topic>-value": the TopicNameStrategy) and returns its schema id, as
+	// a Schema Registry does. The Avro and JSON Schema formats need it; for
+	// the JSON Schema formats the texts are JSON Schemas, to be registered
+	// with "schemaType":"JSON".
 	Register func(subject, schema string) (int32, error)
 }
 
@@ -197,13 +218,13 @@ func (o EncodeOptions) placeholder() string {
 }
 
 func (o EncodeOptions) validate() error {
-	if o.Format > FormatAvroFlat {
+	if o.Format > FormatJSONSchemaFlat {
 		return fmt.Errorf("dbzenc: encode: unknown format %d", o.Format)
 	}
 	if o.Decimal > DecimalNumeric {
 		return fmt.Errorf("dbzenc: encode: unknown decimal mode %d", o.Decimal)
 	}
-	if o.Format.Avro() && o.Register == nil {
+	if (o.Format.Avro() || o.Format.JSONSchema()) && o.Register == nil {
 		return fmt.Errorf("dbzenc: encode: format %s needs EncodeOptions.Register", o.Format)
 	}
 	if o.Time > TimeZoned {
@@ -293,6 +314,13 @@ func Encode(opts EncodeOptions, table string, op debezium.Op, id int64, before, 
 		}
 		return topic, key, value, nil
 	}
+	if opts.Format.JSONSchema() {
+		key, value, err = encodeJSONSchema(opts, spec, op, id, hasBefore, hasAfter, &bv, &av, unavailable, src)
+		if err != nil {
+			return "", nil, nil, err
+		}
+		return topic, key, value, nil
+	}
 	key = appendKey(make([]byte, 0, 256), opts, table, id)
 
 	if opts.Format.Flat() {
@@ -355,6 +383,10 @@ func EncodeKey(opts EncodeOptions, table string, id int64) (topic string, key []
 		key, err = encodeAvroKey(opts, spec, id)
 		return topic, key, err
 	}
+	if opts.Format.JSONSchema() {
+		key, err = encodeJSONSchemaKey(opts, spec, id)
+		return topic, key, err
+	}
 	return topic, appendKey(make([]byte, 0, 256), opts, table, id), nil
 }
 
@@ -375,6 +407,8 @@ func EncodeTruncate(opts EncodeOptions, table string, src Source) (topic string,
 	}
 	if opts.Format.Avro() {
 		value, err = encodeAvroTruncate(opts, spec, src)
+	} else if opts.Format.JSONSchema() {
+		value, err = encodeJSONSchemaTruncate(opts, spec, src)
 	} else {
 		value, err = appendEnvelopeValue(make([]byte, 0, 3072), opts, spec, debezium.OpTruncate, nil, nil, 0, src)
 	}
