@@ -13,7 +13,7 @@ chaos:
 
 .PHONY: realpg
 
-# realpg: the real-PostgreSQL test at 30,000 committed changes (CI runs it
-# at about 4,000).
+# realpg: the real-PostgreSQL test at 30,000 committed changes in JSON and
+# 15,000 in Avro (CI runs it at about 4,000 and 2,000).
 realpg:
 	PGSHOP_CHANGES=30000 go test -race -count=1 -timeout 30m -run TestRealPostgres -v ./tests/e2e/

@@ -33,6 +33,7 @@ func main() {
 	rate := flag.Float64("rate", 5000, "changes/s of the steady latency phase; 0 skips it")
 	steady := flag.Duration("steady", 30*time.Second, "length of the steady latency phase")
 	seed := flag.Uint64("seed", 1, "simulator seed")
+	format := flag.String("format", "json", "the connector's converter: json (JsonConverter) or avro (AvroConverter, with a Schema Registry on loopback)")
 	work := flag.String("work", "", "directory for service logs and state (default: a temporary one, removed after)")
 	flag.Parse()
 
@@ -44,7 +45,7 @@ func main() {
 		}
 		os.Exit(serveService(svc, !*noSinks, *profile))
 	}
-	os.Exit(run(*services, *n, *products, *partitions, *sinks, *rate, *steady, *seed, *work, *profile))
+	os.Exit(run(*services, *format, *n, *products, *partitions, *sinks, *rate, *steady, *seed, *work, *profile))
 }
 
 // serveService is the child process: one service, optionally profiled.
@@ -68,7 +69,7 @@ func serveService(svc bench.Service, sinks bool, profile string) int {
 	return app.Main(svc.Spec, svc.Build)
 }
 
-func run(services string, n, products, partitions int, sinks bool, rate float64, steady time.Duration, seed uint64, work, profile string) int {
+func run(services, format string, n, products, partitions int, sinks bool, rate float64, steady time.Duration, seed uint64, work, profile string) int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	exe, err := os.Executable()
 	if err != nil {
@@ -86,7 +87,7 @@ func run(services string, n, products, partitions int, sinks bool, rate float64,
 	defer stop()
 	rows, err := bench.Run(ctx, bench.Options{
 		Services: strings.Split(services, ","), Changes: n, Products: products, Partitions: int32(partitions),
-		Sinks: sinks, Rate: rate, Steady: steady, Seed: seed, Exe: exe, WorkDir: work, Log: log, ProfileDir: profile,
+		Sinks: sinks, Rate: rate, Steady: steady, Seed: seed, Format: format, Exe: exe, WorkDir: work, Log: log, ProfileDir: profile,
 	})
 	bench.Table(os.Stdout, rows)
 	if err != nil {

@@ -1,7 +1,8 @@
 // Command cdc-local runs the whole system on one machine with nothing else
 // installed: an in-process Kafka-protocol broker, an in-process S3 endpoint,
-// a generator of shop traffic writing genuine Debezium messages, the three
-// services and one HTTP server with every query route. With
+// a generator of shop traffic writing genuine Debezium messages (-format
+// json, or avro: the AvroConverter's, with a Schema Registry on loopback),
+// the three services and one HTTP server with every query route. With
 // AWS_ENDPOINT_URL set it also mirrors to that DynamoDB. Ctrl-C stops it.
 package main
 
@@ -30,6 +31,7 @@ func main() {
 	flag.IntVar(&o.Products, "products", 100, "products in the initial catalogue beyond the five seed products")
 	flag.DurationVar(&o.FlushInterval, "flush", 10e9, "analytics flush interval")
 	flag.DurationVar(&o.Progress, "progress", 5e9, "interval of the progress line")
+	flag.StringVar(&o.Format, "format", "json", "the connector's converter: json (JsonConverter) or avro (AvroConverter, with a Schema Registry on loopback)")
 	flag.Parse()
 	o.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

@@ -19,6 +19,12 @@
 //     schema, DECIMAL precise or NUMERIC, source.sequence, tombstones;
 //     WithReplays adds connector-restart re-sends. Its column definitions
 //     are its own; nothing here imports the code under test.
+//   - RenderAvro (avro.go) renders the same changes as the AvroConverter
+//     would: Avro schemas translated from the same Connect schemas by the
+//     rules of Confluent's AvroData, registered through a callback, and
+//     Avro binary in the Confluent wire format, written here from the
+//     captured rows (not through tools/dbzenc, not read back with
+//     codecs/debezium; its test reads it with hamba/avro).
 //   - The expectations (expect.go) come from the database: SQL over the
 //     final tables for search and analytics, and for inventory a plain
 //     commit-order replay of the captured changes, checked against the

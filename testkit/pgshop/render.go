@@ -37,10 +37,17 @@ const (
 	FormatFlat
 	// FormatFlatNoSchema is FormatFlat without the schema wrapper.
 	FormatFlatNoSchema
+	// FormatAvro is the envelope through Confluent's AvroConverter (keys
+	// too): Avro binary in the Confluent wire format, schemas registered
+	// through RenderOptions.Register (avro.go). RenderAvro renders it.
+	FormatAvro
+	// FormatAvroFlat is FormatFlat through the AvroConverter.
+	FormatAvroFlat
 )
 
 func (f Format) schema() bool { return f == FormatEnvelope || f == FormatFlat }
-func (f Format) flat() bool   { return f == FormatFlat || f == FormatFlatNoSchema }
+func (f Format) flat() bool   { return f == FormatFlat || f == FormatFlatNoSchema || f == FormatAvroFlat }
+func (f Format) avro() bool   { return f == FormatAvro || f == FormatAvroFlat }
 
 // DecimalFormat is how a DECIMAL value is written.
 type DecimalFormat int
@@ -67,6 +74,9 @@ type RenderOptions struct {
 	// there (REPLICA IDENTITY FULL, DBZ-1368). By default it is the
 	// placeholder, as with REPLICA IDENTITY DEFAULT.
 	ToastFromBefore bool
+	// Register registers an Avro schema under a subject and returns its id,
+	// as a Schema Registry does (the Avro formats only).
+	Register func(subject, schema string) (int32, error)
 }
 
 // Record is one Kafka record of a CDC topic; Value nil is a tombstone.
@@ -78,8 +88,17 @@ type Record struct {
 
 // Render writes the capture's changes, in commit order (the snapshot
 // first), as the connector's records: one per change, a tombstone after
-// each delete.
+// each delete. The Avro formats are RenderAvro's.
 func Render(c *Capture, opts RenderOptions) []Record {
+	if opts.Format.avro() {
+		panic("pgshop: Render of an Avro format: use RenderAvro")
+	}
+	return render(c, func(ch *Change, snapshot string) (key, value []byte) {
+		return renderKey(ch.Table, ch.ID, opts.Format.schema()), renderValue(ch, snapshot, opts)
+	})
+}
+
+func render(c *Capture, encode func(ch *Change, snapshot string) (key, value []byte)) []Record {
 	changes := c.Changes()
 	out := make([]Record, 0, len(changes)+len(changes)/10)
 	lastSnap := -1
@@ -94,8 +113,8 @@ func Render(c *Capture, opts RenderOptions) []Record {
 				snapshot = "last"
 			}
 		}
-		key := renderKey(ch.Table, ch.ID, opts.Format.schema())
-		out = append(out, Record{Topic: Topic(ch.Table), Key: key, Value: renderValue(ch, snapshot, opts), Change: ch})
+		key, value := encode(ch, snapshot)
+		out = append(out, Record{Topic: Topic(ch.Table), Key: key, Value: value, Change: ch})
 		if ch.Op == OpDelete {
 			out = append(out, Record{Topic: Topic(ch.Table), Key: key})
 		}

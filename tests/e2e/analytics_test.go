@@ -20,10 +20,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/cdcflow/cdcflow/codecs/confluent"
 	"github.com/cdcflow/cdcflow/codecs/debezium"
 	"github.com/cdcflow/cdcflow/codecs/money"
 	"github.com/cdcflow/cdcflow/internal/app"
 	"github.com/cdcflow/cdcflow/internal/config"
+	"github.com/cdcflow/cdcflow/testkit/registry"
 	"github.com/cdcflow/cdcflow/testkit/testenv"
 	"github.com/cdcflow/cdcflow/tools/dbzenc"
 	"github.com/cdcflow/cdcflow/tools/oracle"
@@ -55,21 +57,56 @@ var (
 // rest (all of order_items' rest before orders' rest). The newest S3
 // reports, every window object and the HTTP API must then equal the oracle
 // exactly.
+//
+// It runs twice: on the JsonConverter's envelope (20,000 changes) and on
+// the AvroConverter's (framed Avro keys and values, schemas registered in
+// tools/registry's registry, which the service reads; 8,000 changes, to
+// keep CI time), with the same checks.
 func TestAnalyticsMatchesOracle(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
+	for _, tc := range []struct {
+		name    string
+		format  dbzenc.Format
+		changes int
+	}{
+		{"json", dbzenc.FormatEnvelope, 20000},
+		{"avro", dbzenc.FormatAvro, 8000},
+	} {
+		t.Run(tc.name, func(t *testing.T) { analyticsMatchesOracle(t, tc.format, tc.changes) })
+	}
+}
+
+func analyticsMatchesOracle(t *testing.T, format dbzenc.Format, size int) {
 	const seed = 21
 	testStart := time.Now()
 	k := startKafka(t)
 	_, s3c := testenv.S3(t, anBucket)
 
-	changes := shopsim.New(shopsim.Config{Seed: seed, Products: 200}).Generate(20000)
-	recs, err := shopsim.Encode(changes, dbzenc.EncodeOptions{Format: dbzenc.FormatEnvelope})
+	changes := shopsim.New(shopsim.Config{Seed: seed, Products: 200}).Generate(size)
+	opts := dbzenc.EncodeOptions{Format: format}
+	env := map[string]string{
+		"KAFKA_BOOTSTRAP_SERVERS": strings.Join(k.Brokers(), ","),
+		"S3_BUCKET":               anBucket,
+		"FLUSH_INTERVAL":          "1",
+	}
+	if format.Avro() {
+		sr := registry.New(t, registry.Options{})
+		opts.Register = sr.Register
+		env["SCHEMA_REGISTRY_URL"] = sr.URL()
+	}
+	recs, err := shopsim.Encode(changes, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs = shopsim.WithReplays(recs, seed, shopsim.Replay{Every: 1500, Back: 300})
+	if format.Avro() {
+		if _, _, ok := confluent.Split(recs[0].Value); !ok {
+			t.Fatalf("record %s is not Confluent-framed", recs[0].Topic)
+		}
+	}
+	// A connector restart about every 1,500 records at 20,000 changes.
+	recs = shopsim.WithReplays(recs, seed, shopsim.Replay{Every: size * 3 / 40, Back: size * 3 / 200})
 	byTopic := shopsim.ByTopic(recs)
 	orders, items := byTopic[anOrdersTopic], byTopic[anItemsTopic]
 	// Each topic is cut about half-way, inside a connector replay that has
@@ -85,13 +122,8 @@ func TestAnalyticsMatchesOracle(t *testing.T) {
 
 	want := oracle.ExpectAnalytics(changes)
 	wantFirst := oracle.ExpectAnalytics(anChangesIn(changes, first))
-	anCheckStream(t, changes, first, rest, want, wantFirst)
+	anCheckStream(t, size, changes, first, rest, want, wantFirst)
 
-	env := map[string]string{
-		"KAFKA_BOOTSTRAP_SERVERS": strings.Join(k.Brokers(), ","),
-		"S3_BUCKET":               anBucket,
-		"FLUSH_INTERVAL":          "1",
-	}
 	cache := anObjectCache{}
 
 	// First instance: the first half. Its flush interval is the longest
@@ -213,7 +245,7 @@ func anSplit(recs []shopsim.Record) int {
 
 // anCheckStream makes sure the generated stream exercises what the test
 // claims to test.
-func anCheckStream(t *testing.T, changes []shopsim.Change, first, rest []shopsim.Record, want, wantFirst oracle.Analytics) {
+func anCheckStream(t *testing.T, size int, changes []shopsim.Change, first, rest []shopsim.Record, want, wantFirst oracle.Analytics) {
 	t.Helper()
 	var problems []string
 	check := func(ok bool, format string, args ...any) {
@@ -221,7 +253,7 @@ func anCheckStream(t *testing.T, changes []shopsim.Change, first, rest []shopsim
 			problems = append(problems, fmt.Sprintf(format, args...))
 		}
 	}
-	check(len(changes) >= 20000, "only %d changes", len(changes))
+	check(len(changes) >= size, "only %d changes", len(changes))
 	replayed := func(recs []shopsim.Record) int {
 		seen, n := map[*shopsim.Change]bool{}, 0
 		for _, r := range recs {

@@ -17,6 +17,7 @@ import (
 	"github.com/cdcflow/cdcflow/internal/app"
 	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/testkit/pgshop"
+	"github.com/cdcflow/cdcflow/testkit/registry"
 	"github.com/cdcflow/cdcflow/testkit/testenv"
 	"github.com/cdcflow/cdcflow/tools/oracle"
 	"github.com/cdcflow/cdcflow/tools/shopsim"
@@ -39,13 +40,20 @@ import (
 // changes (inventory), checked against the tables where they can tell.
 // Every DynamoDB item, API answer and S3 report is compared.
 //
-// PGSHOP_CHANGES=<n> sizes the workload (default 4000 row changes).
+// It runs twice, each on its own cluster and workload: "json" renders the
+// JsonConverter's records as above; "avro" renders the AvroConverter's
+// (pgshop.RenderAvro: framed Avro keys and values, schemas registered in
+// tools/registry's registry, which the services read): the envelope for
+// inventory and analytics, the flattened record with __source_lsn,
+// __source_sequence and placeholders for inventory and search, decimals as
+// Avro decimal bytes.
+//
+// PGSHOP_CHANGES=<n> sizes the JSON workload (default 4000 row changes);
+// the Avro one is half of it (2000 by default, to keep CI time).
 func TestRealPostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
-	testStart := time.Now()
-	cl := pgshop.StartT(t)
 	size := 4000
 	if s := os.Getenv("PGSHOP_CHANGES"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -54,7 +62,13 @@ func TestRealPostgres(t *testing.T) {
 		}
 		size = n
 	}
-	const seed = 41
+	t.Run("json", func(t *testing.T) { realPostgres(t, false, size, 41) })
+	t.Run("avro", func(t *testing.T) { realPostgres(t, true, size/2, 42) })
+}
+
+func realPostgres(t *testing.T, avro bool, size int, seed uint64) {
+	testStart := time.Now()
+	cl := pgshop.StartT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	res, err := pgshop.Run(ctx, cl, pgshop.Config{Seed: seed, Changes: size})
@@ -131,8 +145,30 @@ func TestRealPostgres(t *testing.T) {
 	// The streams, each with connector replays, topics interleaved: the
 	// records in delivery order, and by topic.
 	replayed := 0
+	var sr *registry.Server
+	if avro {
+		sr = registry.New(t, registry.Options{})
+	}
 	render := func(opts pgshop.RenderOptions, seed uint64, topics ...string) ([]shopsim.Record, map[string][]shopsim.Record) {
-		recs := slices.DeleteFunc(pgshop.Render(capt, opts), func(r pgshop.Record) bool { return !slices.Contains(topics, r.Topic) })
+		var recs []pgshop.Record
+		if avro {
+			// The AvroConverter's records of the same connector settings:
+			// the envelope, or the flattened record (no schemaless variant
+			// under Avro); decimal.format is a JsonConverter setting.
+			if opts.Format == pgshop.FormatFlat || opts.Format == pgshop.FormatFlatNoSchema {
+				opts.Format = pgshop.FormatAvroFlat
+			} else {
+				opts.Format = pgshop.FormatAvro
+			}
+			opts.Decimal, opts.Register = pgshop.DecimalPrecise, sr.Register
+			var err error
+			if recs, err = pgshop.RenderAvro(capt, opts); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			recs = pgshop.Render(capt, opts)
+		}
+		recs = slices.DeleteFunc(recs, func(r pgshop.Record) bool { return !slices.Contains(topics, r.Topic) })
 		recs = pgshop.WithReplays(recs, seed, 600, 200)
 		replayed += pgshop.Replayed(recs)
 		all := make([]shopsim.Record, len(recs))
@@ -177,10 +213,16 @@ func TestRealPostgres(t *testing.T) {
 	produce(t, kSearch.Brokers(), searchRecs)
 	produce(t, kAn.Brokers(), anInput)
 	brokers := func(k interface{ Brokers() []string }) string { return strings.Join(k.Brokers(), ",") }
-	inv1 := start(t, config.Inventory, app.Inventory, map[string]string{"KAFKA_BOOTSTRAP_SERVERS": brokers(kInv1), "DYNAMODB_TABLE": "inventory-realtime"}, dyn1, nil)
-	inv2 := start(t, config.Inventory, app.Inventory, map[string]string{"KAFKA_BOOTSTRAP_SERVERS": brokers(kInv2), "DYNAMODB_TABLE": "inventory-realtime"}, dyn2, nil)
-	srch := start(t, config.Search, app.Search, map[string]string{"KAFKA_BOOTSTRAP_SERVERS": brokers(kSearch), "DYNAMODB_TABLE": searchTable}, dyn1, nil)
-	an := start(t, config.Analytics, app.Analytics, map[string]string{"KAFKA_BOOTSTRAP_SERVERS": brokers(kAn), "S3_BUCKET": anBucket, "FLUSH_INTERVAL": "1"}, nil, s3c)
+	withSR := func(env map[string]string) map[string]string {
+		if avro {
+			env["SCHEMA_REGISTRY_URL"] = sr.URL()
+		}
+		return env
+	}
+	inv1 := start(t, config.Inventory, app.Inventory, withSR(map[string]string{"KAFKA_BOOTSTRAP_SERVERS": brokers(kInv1), "DYNAMODB_TABLE": "inventory-realtime"}), dyn1, nil)
+	inv2 := start(t, config.Inventory, app.Inventory, withSR(map[string]string{"KAFKA_BOOTSTRAP_SERVERS": brokers(kInv2), "DYNAMODB_TABLE": "inventory-realtime"}), dyn2, nil)
+	srch := start(t, config.Search, app.Search, withSR(map[string]string{"KAFKA_BOOTSTRAP_SERVERS": brokers(kSearch), "DYNAMODB_TABLE": searchTable}), dyn1, nil)
+	an := start(t, config.Analytics, app.Analytics, withSR(map[string]string{"KAFKA_BOOTSTRAP_SERVERS": brokers(kAn), "S3_BUCKET": anBucket, "FLUSH_INTERVAL": "1"}), nil, s3c)
 	all := []*service{inv1, inv2, srch, an}
 	consumedAll := func(s *service, n int, what string) func() string {
 		return func() string {
@@ -253,6 +295,10 @@ func TestRealPostgres(t *testing.T) {
 	}
 
 	f := res.Final
+	if avro {
+		t.Logf("Avro: %d schemas registered (a key, an envelope and a flattened value per table); the four services asked the registry for a schema %d times",
+			len(pgshop.Tables)*3, sr.Requests("GET /schemas/ids/{id}"))
+	}
 	t.Logf("SUMMARY transactions=%d changes=%d snapshot_rows=%d late_committed_lower_lsn=%d lsn_misordered_final_products=%d unchanged_toast=%d products=%d deleted_products=%d orders=%d lines=%d "+
 		"inventory_items_checked=%d search_docs_checked=%d searches=%d analytics_days=%d windows=%d records=%d/%d/%d/%d replayed=%d elapsed=%v",
 		st.Transactions, st.Changes, st.Snapshot, st.LateCommitted, st.MisorderedFinal, st.UnchangedToast, len(f.Rows[pgshop.Products]), len(deleted),

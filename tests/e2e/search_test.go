@@ -18,10 +18,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/cdcflow/cdcflow/codecs/confluent"
 	"github.com/cdcflow/cdcflow/codecs/debezium"
 	"github.com/cdcflow/cdcflow/internal/app"
 	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/sinks/mirror"
+	"github.com/cdcflow/cdcflow/testkit/registry"
 	"github.com/cdcflow/cdcflow/testkit/testenv"
 	"github.com/cdcflow/cdcflow/tools/dbzenc"
 	"github.com/cdcflow/cdcflow/tools/oracle"
@@ -46,9 +48,10 @@ var searchMix = shopsim.Weights{
 // renames, new descriptions, price changes and deletes, re-sent in part by
 // connector restarts, in the envelope format (source.sequence), the
 // flattened one without LSNs (timestamps only) and the flattened one with
-// __source_sequence and NUMERIC decimals, then re-sends a batch of old
-// records out of the
-// blue, which must change nothing. It compares every DynamoDB item with the
+// __source_sequence and NUMERIC decimals, and through the AvroConverter
+// (the envelope, and the flattened record with __source_sequence and string
+// decimals, schemas in a registry the service reads), then re-sends a batch
+// of old records out of the blue, which must change nothing. It compares every DynamoDB item with the
 // oracle,
 // answers dozens of searches whose expected results are computed here from
 // the oracle's documents (tokens, price bounds, limits, BM25F order), reads
@@ -66,6 +69,9 @@ func TestSearchIndexerMatchesOracle(t *testing.T) {
 		{"envelope", dbzenc.EncodeOptions{Format: dbzenc.FormatEnvelope}, false, 31},
 		{"flattened-without-lsn", dbzenc.EncodeOptions{Format: dbzenc.FormatFlat, Decimal: dbzenc.DecimalDouble}, true, 32},
 		{"flattened-with-sequence", dbzenc.EncodeOptions{Format: dbzenc.FormatFlat, Decimal: dbzenc.DecimalNumeric, FlatSequence: true}, false, 33},
+		// The AvroConverter's records, schemas in tools/registry's registry.
+		{"avro-envelope", dbzenc.EncodeOptions{Format: dbzenc.FormatAvro}, false, 34},
+		{"avro-flattened-with-sequence", dbzenc.EncodeOptions{Format: dbzenc.FormatAvroFlat, Decimal: dbzenc.DecimalString, FlatSequence: true}, false, 35},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -91,16 +97,24 @@ func TestSearchIndexerMatchesOracle(t *testing.T) {
 			t.Logf("%d changes: %d live products, %d deleted, %d renames, %d new descriptions, %d price changes",
 				len(changes), len(want), len(sc.deleted), sc.renames, sc.newDescriptions, sc.repricings)
 
+			env := map[string]string{"KAFKA_BOOTSTRAP_SERVERS": strings.Join(k.Brokers(), ","), "DYNAMODB_TABLE": searchTable}
+			if tc.opts.Format.Avro() {
+				sr := registry.New(t, registry.Options{})
+				tc.opts.Register = sr.Register
+				env["SCHEMA_REGISTRY_URL"] = sr.URL()
+			}
 			recs, err := shopsim.Encode(changes, tc.opts)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if _, _, framed := confluent.Split(recs[0].Value); framed != tc.opts.Format.Avro() {
+				t.Fatalf("record %s: Confluent-framed %v in format %s", recs[0].Topic, framed, tc.opts.Format)
 			}
 			recs = shopsim.WithReplays(recs, tc.seed, shopsim.Replay{Every: 400, Back: 150})
 			products := shopsim.ByTopic(recs)["dbserver1.public.products"]
 			// Half of the stream is waiting when the indexer starts, the rest
 			// arrives while it runs.
 			produce(t, k.Brokers(), products[:len(products)/2])
-			env := map[string]string{"KAFKA_BOOTSTRAP_SERVERS": strings.Join(k.Brokers(), ","), "DYNAMODB_TABLE": searchTable}
 			svc := start(t, config.Search, app.Search, env, dyn, nil)
 			defer svc.Stop(t)
 			produce(t, k.Brokers(), products[len(products)/2:])

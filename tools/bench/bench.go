@@ -38,7 +38,6 @@ import (
 
 	"github.com/cdcflow/cdcflow/internal/app"
 	"github.com/cdcflow/cdcflow/internal/config"
-	"github.com/cdcflow/cdcflow/tools/dbzenc"
 	"github.com/cdcflow/cdcflow/tools/shopsim"
 )
 
@@ -73,6 +72,12 @@ type Options struct {
 	Rate       float64  // changes/s of the latency phase; 0 skips it
 	Steady     time.Duration
 	Seed       uint64
+	// Format is the connector's converter: "json" (the default when
+	// empty: the JsonConverter's envelope with schemas) or "avro" (the
+	// AvroConverter's envelope; each phase starts a Schema Registry,
+	// tools/registry, the records' schemas are registered there and the
+	// service reads them through SCHEMA_REGISTRY_URL).
+	Format string
 	// Exe is the binary that serves a service when started as
 	// `Exe -serve <name> [-no-sinks]` (the load command itself).
 	Exe     string
@@ -109,6 +114,11 @@ func (r Row) BareRate() float64 { return float64(r.Events) / r.Bare.Seconds() }
 // Run measures each service of o in turn and returns the rows.
 func Run(ctx context.Context, o Options) ([]Row, error) {
 	var rows []Row
+	switch o.Format {
+	case "", "json", "avro":
+	default:
+		return nil, fmt.Errorf("format %q: want json or avro", o.Format)
+	}
 	for _, name := range o.Services {
 		svc, ok := Services[name]
 		if !ok {
@@ -144,6 +154,9 @@ func throughput(ctx context.Context, o Options, svc Service) (Row, error) {
 	if o.Sinks {
 		row.Mode = "Kafka → " + map[string]string{SinkDynamo: "DynamoDB", SinkS3: "S3"}[svc.Sink]
 	}
+	if o.Format == "avro" {
+		row.Mode += ", Avro"
+	}
 	env, err := startEnv(ctx, o, svc, "throughput")
 	if err != nil {
 		return row, err
@@ -151,7 +164,7 @@ func throughput(ctx context.Context, o Options, svc Service) (Row, error) {
 	defer env.Close()
 
 	changes := shopsim.New(shopsim.Config{Seed: o.Seed, Products: o.Products}).Generate(o.Changes)
-	recs, err := shopsim.Encode(changes, dbzenc.EncodeOptions{})
+	recs, err := shopsim.Encode(changes, env.encodeOptions())
 	if err != nil {
 		return row, err
 	}
@@ -213,6 +226,13 @@ func throughput(ctx context.Context, o Options, svc Service) (Row, error) {
 		row.SinkWrites = int(m.sum("mirror_items_written_total") + m.sum("analytics_s3_objects_written_total"))
 	}
 	row.Verified = verify(ctx, env, svc, child.url, changes, o.Sinks)
+	// A record the service could not read (a wrong format, a schema it
+	// could not get) is dead-lettered and counts as consumed: say so.
+	if m, err := scrape(ctx, child.url); err != nil {
+		return row, err
+	} else if dead := m.sum("cdc_dead_letters_total"); dead > 0 {
+		row.Verified = fmt.Sprintf("MISMATCH: %.0f records dead-lettered; %s", dead, row.Verified)
+	}
 	log.Info("converged", "events", row.Events, "elapsed", row.Elapsed, "per_second", int(row.Rate()),
 		"startup", row.Startup, "cpu", row.CPU, "sink_writes", row.SinkWrites, "peak_rss_mib", row.PeakRSS>>20, "verified", row.Verified)
 	return row, nil
@@ -248,7 +268,7 @@ func latency(ctx context.Context, o Options, svc Service, row *Row) error {
 	var produceErr error
 	failed := func() error { mu.Lock(); defer mu.Unlock(); return produceErr }
 	emit := func(cs []shopsim.Change) error {
-		recs, err := shopsim.Encode(cs, dbzenc.EncodeOptions{})
+		recs, err := shopsim.Encode(cs, env.encodeOptions())
 		if err != nil {
 			return err
 		}

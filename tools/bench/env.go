@@ -18,9 +18,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/cdcflow/cdcflow/tools/dbzenc"
 	"github.com/cdcflow/cdcflow/tools/dynalite"
 	"github.com/cdcflow/cdcflow/tools/embedded"
 	"github.com/cdcflow/cdcflow/tools/oracle"
+	"github.com/cdcflow/cdcflow/tools/registry"
 	"github.com/cdcflow/cdcflow/tools/shopsim"
 )
 
@@ -33,6 +35,19 @@ type env struct {
 	s3     *embedded.S3
 	bucket string
 	probe  *probe
+	// sr and register are the Schema Registry of an Avro run and the
+	// producer's registration through its REST protocol (nil for JSON).
+	sr       *registry.Server
+	register func(subject, schema string) (int32, error)
+}
+
+// encodeOptions are the records' format: the JsonConverter's envelope, or
+// the AvroConverter's with the run's registry.
+func (e *env) encodeOptions() dbzenc.EncodeOptions {
+	if e.sr == nil {
+		return dbzenc.EncodeOptions{Format: dbzenc.FormatEnvelope}
+	}
+	return dbzenc.EncodeOptions{Format: dbzenc.FormatAvro, Register: e.register}
 }
 
 func startEnv(ctx context.Context, o Options, svc Service, phase string) (*env, error) {
@@ -49,6 +64,13 @@ func startEnv(ctx context.Context, o Options, svc Service, phase string) (*env, 
 	if e.probe, err = newProbe(e.kafka.Brokers()); err != nil {
 		e.Close()
 		return nil, err
+	}
+	if o.Format == "avro" {
+		if e.sr, err = registry.Start(registry.Options{}); err != nil {
+			e.Close()
+			return nil, fmt.Errorf("start schema registry: %w", err)
+		}
+		e.register = registry.Registrar(e.sr.URL())
 	}
 	if !o.Sinks {
 		return e, nil
@@ -90,6 +112,9 @@ func (e *env) Close() {
 	if e.kafka != nil {
 		e.kafka.Close()
 	}
+	if e.sr != nil {
+		e.sr.Close()
+	}
 }
 
 // child is a service process.
@@ -128,6 +153,9 @@ func (e *env) startService(ctx context.Context, o Options, svc Service, inputs [
 		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=bench",
 		"FLUSH_INTERVAL=1",
 	)
+	if e.sr != nil {
+		c.cmd.Env = append(c.cmd.Env, "SCHEMA_REGISTRY_URL="+e.sr.URL())
+	}
 	switch {
 	case e.dyn != nil:
 		c.cmd.Env = append(c.cmd.Env, "AWS_ENDPOINT_URL="+e.dyn.Endpoint())

@@ -1,7 +1,8 @@
 // Package local runs the whole system on one machine: an in-process
 // Kafka-protocol broker, an in-process S3 endpoint, a generator of shop
-// traffic writing genuine Debezium messages, the three services and one
-// HTTP server with every route.
+// traffic writing genuine Debezium messages (the JsonConverter's, or the
+// AvroConverter's with a Schema Registry on loopback), the three services
+// and one HTTP server with every route.
 package local
 
 import (
@@ -25,6 +26,7 @@ import (
 	"github.com/cdcflow/cdcflow/internal/kafka"
 	"github.com/cdcflow/cdcflow/tools/dbzenc"
 	"github.com/cdcflow/cdcflow/tools/embedded"
+	"github.com/cdcflow/cdcflow/tools/registry"
 	"github.com/cdcflow/cdcflow/tools/shopsim"
 	"github.com/cdcflow/cdcflow/views/httpapi"
 )
@@ -43,6 +45,12 @@ type Options struct {
 	FlushInterval time.Duration // analytics flushes
 	Progress      time.Duration // progress line interval
 	Bucket        string
+	// Format is the connector's converter: "json" (the JsonConverter's
+	// envelope with schemas; the default when empty) or "avro" (the
+	// AvroConverter's envelope: a Schema Registry, tools/registry, is
+	// started on loopback, the generator registers its schemas there and
+	// the services read them through SCHEMA_REGISTRY_URL).
+	Format string
 	// Getenv supplies the environment; AWS_ENDPOINT_URL there turns on the
 	// DynamoDB mirrors.
 	Getenv func(string) (string, bool)
@@ -65,6 +73,11 @@ func Services() []Service {
 // Run runs the local system until ctx is done or Duration has passed.
 func Run(ctx context.Context, o Options) error {
 	log := o.Log
+	switch o.Format {
+	case "", "json", "avro":
+	default:
+		return fmt.Errorf("format %q: want json or avro", o.Format)
+	}
 	if o.Duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.Duration)
@@ -107,9 +120,23 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 
+	var srURL string
+	if o.Format == "avro" {
+		sr, err := registry.Start(registry.Options{})
+		if err != nil {
+			return fmt.Errorf("start schema registry: %w", err)
+		}
+		defer sr.Close()
+		srURL = sr.URL()
+	}
+
 	brokers := strings.Join(broker.Brokers(), ",")
 	env := func(k string) (string, bool) {
 		switch k {
+		case "SCHEMA_REGISTRY_URL":
+			if srURL != "" {
+				return srURL, true
+			}
 		case "KAFKA_BOOTSTRAP_SERVERS":
 			return brokers, true
 		case "S3_BUCKET":
@@ -153,7 +180,7 @@ func Run(ctx context.Context, o Options) error {
 
 	var produced atomic.Int64
 	gen := app.Part{Name: "generator", Stage: app.StageProcess, Run: func(ctx context.Context) error {
-		return generate(ctx, broker.Brokers(), o, &produced)
+		return generate(ctx, broker.Brokers(), o, srURL, &produced)
 	}}
 	progress := app.Part{Name: "progress", Stage: app.StageSink, Run: func(ctx context.Context) error {
 		return report(ctx, log, reg, &produced, o.Progress)
@@ -161,8 +188,12 @@ func Run(ctx context.Context, o Options) error {
 	units = append(units, &app.Unit{Name: "local", Parts: []app.Part{gen, progress}})
 
 	api := "http://" + localHost(h.Addr())
+	format := "json"
+	if srURL != "" {
+		format = "avro, schema registry " + srURL
+	}
 	log.Info("cdc-local is up",
-		"kafka", brokers, "s3", store.Endpoint(), "bucket", o.Bucket, "dashboard", api+"/",
+		"kafka", brokers, "s3", store.Endpoint(), "bucket", o.Bucket, "format", format, "dashboard", api+"/",
 		"try", api+"/v1/inventory/1 /v1/search?q=laptop /v1/reports/summary /readyz /metrics")
 	if o.Ready != nil {
 		o.Ready(h.Addr())
@@ -187,8 +218,9 @@ func localHost(addr string) string {
 }
 
 // generate writes the simulated shop's changes to the broker as Debezium
-// envelopes, with a tombstone after each delete, like a connector.
-func generate(ctx context.Context, brokers []string, o Options, produced *atomic.Int64) error {
+// envelopes, with a tombstone after each delete, like a connector: JSON, or
+// with a registry URL Avro whose schemas it registers there.
+func generate(ctx context.Context, brokers []string, o Options, srURL string, produced *atomic.Int64) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
 		return fmt.Errorf("generator: kafka client: %w", err)
@@ -196,6 +228,9 @@ func generate(ctx context.Context, brokers []string, o Options, produced *atomic
 	defer cl.Close()
 	shop := shopsim.New(shopsim.Config{Seed: o.Seed, Products: o.Products, Live: true})
 	opts := dbzenc.EncodeOptions{Format: dbzenc.FormatEnvelope}
+	if srURL != "" {
+		opts = dbzenc.EncodeOptions{Format: dbzenc.FormatAvro, Register: registry.Registrar(srURL)}
+	}
 	err = shop.Run(ctx, o.Rate, func(tx []shopsim.Change) error {
 		recs, err := shopsim.Encode(tx, opts)
 		if err != nil {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,18 +16,26 @@ import (
 // TestLocalSystemAnswersEveryRoute starts the whole local system on free
 // ports and checks what a newcomer is told to try: readiness, metrics, the
 // Laptop's stock, a search for "laptop" finding product 1 and a summary
-// with orders.
+// with orders; once with the JsonConverter's records (-format json), once
+// with the AvroConverter's (-format avro: every service read its schemas
+// from the registry cdc-local started).
 func TestLocalSystemAnswersEveryRoute(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the whole system")
 	}
+	for _, format := range []string{"json", "avro"} {
+		t.Run(format, func(t *testing.T) { localSystemAnswersEveryRoute(t, format) })
+	}
+}
+
+func localSystemAnswersEveryRoute(t *testing.T, format string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Options{
 			HTTPAddr: "127.0.0.1:0", DataDir: t.TempDir(), Rate: 200, Seed: 1, Products: 20,
-			FlushInterval: time.Second, Progress: time.Second, Bucket: "analytics",
+			FlushInterval: time.Second, Progress: time.Second, Bucket: "analytics", Format: format,
 			Getenv: func(string) (string, bool) { return "", false },
 			Log:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 			Ready:  func(a string) { addr <- a },
@@ -111,4 +121,29 @@ func TestLocalSystemAnswersEveryRoute(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return strings.Contains(string(b), `cdc_messages_total{op="c",outcome="processed",service="inventory-service"`)
 	})
+	// Each service looked its schemas up in the registry (Avro), or never
+	// asked one (JSON).
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, svc := range []string{"inventory-service", "analytics-service", "search-indexer"} {
+		m := regexp.MustCompile(`(?m)^schema_registry_cached_schemas\{service="` + svc + `"\} ([0-9.e+]+)$`).FindStringSubmatch(string(b))
+		cached := 0.0
+		if m != nil {
+			cached, _ = strconv.ParseFloat(m[1], 64)
+		}
+		if format == "avro" && cached < 2 || format == "json" && cached != 0 {
+			t.Errorf("format %s: %s has %v schemas cached", format, svc, cached)
+		}
+	}
+}
+
+func TestFormatChecked(t *testing.T) {
+	err := Run(context.Background(), Options{Format: "protobuf"})
+	if err == nil || !strings.Contains(err.Error(), `format "protobuf"`) {
+		t.Fatalf("Run with format protobuf: %v", err)
+	}
 }

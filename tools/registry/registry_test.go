@@ -16,6 +16,17 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 )
 
+// New starts a registry for one test and closes it when the test ends.
+func New(t testing.TB, opts Options) *Server {
+	t.Helper()
+	s, err := Start(opts)
+	if err != nil {
+		t.Fatalf("schema registry: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
 // get fetches path and returns the status and the body decoded as JSON.
 func get(t *testing.T, url string, user ...string) (int, any) {
 	t.Helper()
@@ -170,5 +181,33 @@ func TestAuthAndFailures(t *testing.T) {
 	}
 	if n := s.Requests("GET /subjects"); n != 7 {
 		t.Fatalf("%d requests counted, want 7", n)
+	}
+}
+
+// TestRegistrar registers through the REST protocol once per subject and
+// schema, and gets the registry's ids.
+func TestRegistrar(t *testing.T) {
+	s := New(t, Options{})
+	reg := Registrar(s.URL())
+	a, err := reg("t-value", `{"type": "string"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if b, err := reg("t-value", `{"type": "string"}`); err != nil || b != a {
+			t.Fatalf("again: %d, %v; want %d", b, err, a)
+		}
+	}
+	if c, err := reg("t-key", `{"type":"long"}`); err != nil || c == a {
+		t.Fatalf("another schema: %d, %v", c, err)
+	}
+	if n := s.Requests("POST /subjects/{subject}/versions"); n != 2 {
+		t.Fatalf("%d registrations sent, want 2", n)
+	}
+	if id, err := s.Register("t-value", `{"type":"string"}`); err != nil || id != a {
+		t.Fatalf("the registry has id %d for the schema, the registrar %d", id, a)
+	}
+	if _, err := reg("x-value", `not json`); err == nil {
+		t.Fatal("an invalid schema registered")
 	}
 }
