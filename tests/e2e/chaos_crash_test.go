@@ -95,7 +95,14 @@ func chaosCrash(t *testing.T, c *chaosTarget, seed uint64, kills int, feed time.
 			time.Sleep(d)
 			when = fmt.Sprintf("%v after it was ready (ready %v after its start)", d.Round(time.Millisecond), ready.Round(time.Millisecond))
 		}
+		// A service that keeps up commits everything between two chunks
+		// of the feed: while the feed goes on, wait (briefly) for input
+		// in flight, so that the kill lands mid-stream.
 		lag, err := procLag(t, c.k, c.group, c.inputs...)
+		for deadline := time.Now().Add(5 * time.Second); err == nil && lag == 0 && !f.finished() && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+			lag, err = procLag(t, c.k, c.group, c.inputs...)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -396,6 +396,16 @@ func chaosProduceChunks(t *testing.T, k *embedded.Kafka, recs []shopsim.Record, 
 	return f
 }
 
+// finished reports whether the feed has written everything (or failed).
+func (f *chaosFeed) finished() bool {
+	select {
+	case <-f.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // wait waits until every record is produced.
 func (f *chaosFeed) wait(t *testing.T, within time.Duration) {
 	t.Helper()
