@@ -268,22 +268,28 @@ func (d *Decoder) DecodeJSONSchema(topic string, key []byte, keySchema *JSONSche
 }
 
 // RegistrySchema is a parsed schema of a Schema Registry: exactly one of
-// Avro (schemaType AVRO, the default) and JSON (schemaType JSON) is set.
+// Avro (schemaType AVRO, the default), JSON (schemaType JSON) and Protobuf
+// (schemaType PROTOBUF) is set.
 type RegistrySchema struct {
-	Avro *AvroSchema
-	JSON *JSONSchema
+	Avro     *AvroSchema
+	JSON     *JSONSchema
+	Protobuf *ProtobufSchema
 }
 
-// Kind names the schema's type as the registry does: "AVRO" or "JSON".
+// Kind names the schema's type as the registry does: "AVRO", "JSON" or
+// "PROTOBUF".
 func (s *RegistrySchema) Kind() string {
 	if s != nil && s.JSON != nil {
 		return "JSON"
+	}
+	if s != nil && s.Protobuf != nil {
+		return "PROTOBUF"
 	}
 	return "AVRO"
 }
 
 // ParseRegistrySchema parses a registry schema of the given schemaType
-// ("" or "AVRO", "JSON"). Protobuf and unknown types are errors.
+// ("" or "AVRO", "JSON", "PROTOBUF"). Unknown types are errors.
 func ParseRegistrySchema(schemaType, text string) (*RegistrySchema, error) {
 	switch schemaType {
 	case "", "AVRO":
@@ -299,7 +305,11 @@ func ParseRegistrySchema(schemaType, text string) (*RegistrySchema, error) {
 		}
 		return &RegistrySchema{JSON: s}, nil
 	case "PROTOBUF":
-		return nil, &DecodeError{Field: "schema", Reason: "Protobuf schemas are not supported yet"}
+		s, err := ParseProtobufSchema(text)
+		if err != nil {
+			return nil, err
+		}
+		return &RegistrySchema{Protobuf: s}, nil
 	}
 	return nil, &DecodeError{Field: "schema", Reason: "unknown schema type " + strconv.Quote(excerpt([]byte(schemaType)))}
 }

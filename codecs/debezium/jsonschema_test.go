@@ -217,8 +217,11 @@ func TestParseRegistrySchemaKinds(t *testing.T) {
 			t.Errorf("%q: %+v %v", typ, s, err)
 		}
 	}
-	if _, err := debezium.ParseRegistrySchema("PROTOBUF", `syntax = "proto3";`); err == nil || !strings.Contains(err.Error(), "Protobuf schemas are not supported yet") {
-		t.Errorf("PROTOBUF: %v", err)
+	if _, err := debezium.ParseRegistrySchema("PROTOBUF", `syntax = "proto3";`); err == nil || !strings.Contains(err.Error(), "no message type") {
+		t.Errorf("PROTOBUF without a message: %v", err)
+	}
+	if s, err := debezium.ParseRegistrySchema("PROTOBUF", `syntax = "proto3"; message Key { int32 id = 1; }`); err != nil || s.Protobuf == nil || s.Kind() != "PROTOBUF" {
+		t.Errorf("PROTOBUF: %+v %v", s, err)
 	}
 	for _, bad := range []string{`nope`, `{"type":"object"} {}`, `{"$ref":"#/definitions/x"}`, `{"type":"string"}`} {
 		if _, err := debezium.ParseRegistrySchema("JSON", bad); err == nil {

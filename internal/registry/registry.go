@@ -60,9 +60,8 @@ type Options[S any] struct {
 	Parse func(text string) (S, error)
 	// ParseTyped, when set, replaces Parse and opens the client to JSON
 	// Schema: it receives the schema's type as the registry names it
-	// ("AVRO" or "JSON") and its text (debezium.ParseRegistrySchema). A
-	// PROTOBUF schema stays a permanent error ("Protobuf schemas are not
-	// supported yet"); so does the parse error.
+	// ("AVRO", "JSON" or "PROTOBUF") and its text
+	// (debezium.ParseRegistrySchema). Its error is a permanent error.
 	ParseTyped func(schemaType, text string) (S, error)
 
 	// Service labels the metrics and names the client in its User-Agent.
@@ -331,9 +330,8 @@ func (c *Client[S]) fetch(id int32) (S, error) {
 	case schema.Type == sr.TypeAvro:
 	case typed && schema.Type == sr.TypeJSON:
 	case typed && schema.Type == sr.TypeProtobuf:
-		return zero, &Error{ID: id, Class: ClassInvalidSchema, Err: errors.New("Protobuf schemas are not supported yet")}
 	case typed:
-		return zero, &Error{ID: id, Class: ClassInvalidSchema, Err: fmt.Errorf("a %s schema, not Avro or JSON", schema.Type)}
+		return zero, &Error{ID: id, Class: ClassInvalidSchema, Err: fmt.Errorf("a %s schema, not Avro, JSON or Protobuf", schema.Type)}
 	default:
 		return zero, &Error{ID: id, Class: ClassInvalidSchema, Err: fmt.Errorf("a %s schema, not Avro", schema.Type)}
 	}
@@ -341,6 +339,9 @@ func (c *Client[S]) fetch(id int32) (S, error) {
 		kind := "an Avro"
 		if schema.Type == sr.TypeJSON {
 			kind = "a JSON"
+		}
+		if schema.Type == sr.TypeProtobuf {
+			kind = "a Protobuf"
 		}
 		return zero, &Error{ID: id, Class: ClassInvalidSchema, Err: fmt.Errorf("%s schema with %d references, which are not supported", kind, len(schema.References))}
 	}

@@ -138,7 +138,8 @@ func errorType(err error) string {
 
 // Schemas finds the schema of a Confluent-framed record by its schema
 // registry id (internal/registry's client): an Avro writer schema
-// (AvroConverter) or a JSON Schema (JsonSchemaConverter).
+// (AvroConverter), a JSON Schema (JsonSchemaConverter) or a compiled .proto
+// (ProtobufConverter).
 //
 // An error with a method Permanent() bool that returns true says the id can
 // never be resolved (unknown to the registry, or an unusable schema): the
@@ -300,8 +301,9 @@ func (in *Input) deadLetter(ctx goka.Context, value []byte, reason error) {
 
 // decodeFramed decodes a record whose value starts with the Confluent magic
 // byte: it looks up the value's schema (and the key's, when the key is
-// framed too) and decodes the payloads by the schema's kind: Avro, or plain
-// JSON read with its JSON Schema. A value too short to be
+// framed too) and decodes the payloads by the schema's kind: Avro, plain
+// JSON read with its JSON Schema, or Protobuf (the message indexes after the
+// schema id select the message of the schema). A value too short to be
 // framed is read as JSON (and fails as such). stopped reports that the
 // partition stopped while the record waited for the registry: the record
 // has been released uncommitted and must not be handled further.
@@ -336,8 +338,8 @@ func (in *Input) decodeFramed(ctx goka.Context, topic string, value []byte) (m d
 		valueSchema = &debezium.RegistrySchema{}
 	}
 	if valueSchema.JSON != nil { // JsonSchemaConverter: plain JSON after the framing
-		if keySchema != nil && keySchema.Avro != nil {
-			return m, false, fmt.Errorf("schema id %d: an Avro key with a JSON Schema value is not supported", id)
+		if keySchema != nil && (keySchema.Avro != nil || keySchema.Protobuf != nil) {
+			return m, false, fmt.Errorf("schema id %d: a %s key with a JSON Schema value is not supported", id, keySchema.Kind())
 		}
 		var ks *debezium.JSONSchema
 		if keySchema != nil {
@@ -348,6 +350,12 @@ func (in *Input) decodeFramed(ctx goka.Context, topic string, value []byte) (m d
 			return m, false, fmt.Errorf("decode json schema (schema id %d): %w", id, err)
 		}
 		return m, false, nil
+	}
+	if valueSchema.Protobuf != nil { // ProtobufConverter: message indexes, then the message
+		return in.decodeProtobuf(topic, id, key, keySchema, payload, valueSchema.Protobuf)
+	}
+	if keySchema != nil && keySchema.Protobuf != nil {
+		return m, false, fmt.Errorf("schema id %d: a Protobuf key with an Avro value is not supported", id)
 	}
 	var ks *debezium.AvroSchema
 	if keySchema != nil {
@@ -412,4 +420,41 @@ func (in *Input) schema(ctx goka.Context, topic string, id int32) (s *debezium.R
 		ctx.DeferCommit()(fmt.Errorf("%w: %s/%d offset %d, schema id %d: %v", ErrStopped, topic, ctx.Partition(), ctx.Offset(), id, err))
 		return nil, true, nil
 	}
+}
+
+// decodeProtobuf decodes a ProtobufConverter record: the value's message
+// indexes select its message in the schema; a framed key is Protobuf too
+// (its own indexes), an unframed key is read as JSON. An empty value after
+// the framing is a tombstone.
+func (in *Input) decodeProtobuf(topic string, id int32, key []byte, keySchema *debezium.RegistrySchema, payload []byte, vs *debezium.ProtobufSchema) (m debezium.Message, stopped bool, err error) {
+	var ks *debezium.ProtobufSchema
+	if keySchema != nil {
+		if keySchema.Protobuf == nil {
+			return m, false, fmt.Errorf("schema id %d: a %s key with a Protobuf value is not supported", id, keySchema.Kind())
+		}
+		kidx, kmsg, kerr := confluent.SplitProtobuf(key)
+		if kerr != nil {
+			return m, false, fmt.Errorf("key: %w", kerr)
+		}
+		if ks, err = keySchema.Protobuf.Select(kidx); err != nil {
+			return m, false, fmt.Errorf("key: %w", err)
+		}
+		key = kmsg
+	}
+	var msg []byte
+	if len(payload) > 0 {
+		idx, rest, ierr := confluent.SplitProtobuf(payload)
+		if ierr != nil {
+			return m, false, fmt.Errorf("decode protobuf (schema id %d): %w", id, ierr)
+		}
+		if vs, err = vs.Select(idx); err != nil {
+			return m, false, fmt.Errorf("decode protobuf (schema id %d): %w", id, err)
+		}
+		msg = rest
+	}
+	m, err = in.cfg.Decoder.DecodeProtobuf(topic, key, ks, msg, vs)
+	if err != nil {
+		return m, false, fmt.Errorf("decode protobuf (schema id %d): %w", id, err)
+	}
+	return m, false, nil
 }

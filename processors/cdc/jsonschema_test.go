@@ -98,18 +98,6 @@ func TestJSONSchemaKeyAvroValue(t *testing.T) {
 	}
 }
 
-// TestProtobufSchemaIsDeadLettered: a record whose schema is Protobuf goes
-// to the dead-letter topic with the reason.
-func TestProtobufSchemaIsDeadLettered(t *testing.T) {
-	h := newHarness(t, true)
-	id, err := typedRegister(h.srv, "PROTOBUF")(products+"-value", `syntax = "proto3"; message Envelope { string op = 1; }`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := h.handle(context.Background(), products, []byte(`{"id":5}`), confluent.Frame(id, []byte{0, 2, 'c'}))
-	checkDeadLetter(t, h, c, fmt.Sprintf("schema id %d: Protobuf schemas are not supported yet", id))
-}
-
 // TestBadJSONSchemaRecordIsDeadLettered: a JSON Schema record whose value
 // does not fit (a wrong type) goes to the dead-letter topic naming the
 // field and the schema id.

@@ -44,6 +44,15 @@ const (
 	// FormatJSONSchemaFlat is the ExtractNewRecordState record (as
 	// FormatFlat) through the JsonSchemaConverter.
 	FormatJSONSchemaFlat
+	// FormatProtobuf is the change envelope as Confluent's
+	// ProtobufConverter writes it: the Confluent framing (magic byte 0,
+	// the schema id EncodeOptions.Register returned for the .proto schema,
+	// the message-index path [0]), then the protobuf message. See
+	// protobuf.go for the schemas.
+	FormatProtobuf
+	// FormatProtobufFlat is the ExtractNewRecordState record (as
+	// FormatFlat) through the ProtobufConverter.
+	FormatProtobufFlat
 )
 
 // String names the format.
@@ -65,6 +74,10 @@ func (f Format) String() string {
 		return "jsonschema"
 	case FormatJSONSchemaFlat:
 		return "jsonschema-flat"
+	case FormatProtobuf:
+		return "protobuf"
+	case FormatProtobufFlat:
+		return "protobuf-flat"
 	}
 	return "Format(" + strconv.Itoa(int(f)) + ")"
 }
@@ -76,8 +89,12 @@ func (f Format) WithSchema() bool { return f == FormatEnvelope || f == FormatFla
 // Flat reports whether the format is the ExtractNewRecordState flattening
 // (no before image, no source block).
 func (f Format) Flat() bool {
-	return f == FormatFlat || f == FormatFlatNoSchema || f == FormatAvroFlat || f == FormatJSONSchemaFlat
+	return f == FormatFlat || f == FormatFlatNoSchema || f == FormatAvroFlat || f == FormatJSONSchemaFlat || f == FormatProtobufFlat
 }
+
+// Protobuf reports whether the format is Protobuf through a schema
+// registry (the ProtobufConverter).
+func (f Format) Protobuf() bool { return f == FormatProtobuf || f == FormatProtobufFlat }
 
 // JSONSchema reports whether the format is JSON through a schema registry
 // (the JsonSchemaConverter).
@@ -218,13 +235,13 @@ func (o EncodeOptions) placeholder() string {
 }
 
 func (o EncodeOptions) validate() error {
-	if o.Format > FormatJSONSchemaFlat {
+	if o.Format > FormatProtobufFlat {
 		return fmt.Errorf("dbzenc: encode: unknown format %d", o.Format)
 	}
 	if o.Decimal > DecimalNumeric {
 		return fmt.Errorf("dbzenc: encode: unknown decimal mode %d", o.Decimal)
 	}
-	if (o.Format.Avro() || o.Format.JSONSchema()) && o.Register == nil {
+	if (o.Format.Avro() || o.Format.JSONSchema() || o.Format.Protobuf()) && o.Register == nil {
 		return fmt.Errorf("dbzenc: encode: format %s needs EncodeOptions.Register", o.Format)
 	}
 	if o.Time > TimeZoned {
@@ -321,6 +338,13 @@ func Encode(opts EncodeOptions, table string, op debezium.Op, id int64, before, 
 		}
 		return topic, key, value, nil
 	}
+	if opts.Format.Protobuf() {
+		key, value, err = encodeProtobuf(opts, spec, op, id, hasBefore, hasAfter, &bv, &av, unavailable, src)
+		if err != nil {
+			return "", nil, nil, err
+		}
+		return topic, key, value, nil
+	}
 	key = appendKey(make([]byte, 0, 256), opts, table, id)
 
 	if opts.Format.Flat() {
@@ -387,6 +411,10 @@ func EncodeKey(opts EncodeOptions, table string, id int64) (topic string, key []
 		key, err = encodeJSONSchemaKey(opts, spec, id)
 		return topic, key, err
 	}
+	if opts.Format.Protobuf() {
+		key, err = encodeProtobufKey(opts, spec, id)
+		return topic, key, err
+	}
 	return topic, appendKey(make([]byte, 0, 256), opts, table, id), nil
 }
 
@@ -409,6 +437,8 @@ func EncodeTruncate(opts EncodeOptions, table string, src Source) (topic string,
 		value, err = encodeAvroTruncate(opts, spec, src)
 	} else if opts.Format.JSONSchema() {
 		value, err = encodeJSONSchemaTruncate(opts, spec, src)
+	} else if opts.Format.Protobuf() {
+		value, err = encodeProtobufTruncate(opts, spec, src)
 	} else {
 		value, err = appendEnvelopeValue(make([]byte, 0, 3072), opts, spec, debezium.OpTruncate, nil, nil, 0, src)
 	}

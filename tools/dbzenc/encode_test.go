@@ -549,7 +549,7 @@ func TestEncodeErrors(t *testing.T) {
 		{"missing before", EncodeOptions{}, debezium.TableProducts, debezium.OpDelete, nil, p, "before row is required"},
 		{"truncate op", EncodeOptions{}, debezium.TableProducts, debezium.OpTruncate, nil, p, "EncodeTruncate"},
 		{"bad op", EncodeOptions{}, debezium.TableProducts, debezium.Op('x'), nil, p, "not r, c, u or d"},
-		{"bad format", EncodeOptions{Format: 9}, debezium.TableProducts, debezium.OpCreate, nil, p, "unknown format"},
+		{"bad format", EncodeOptions{Format: 99}, debezium.TableProducts, debezium.OpCreate, nil, p, "unknown format"},
 		{"bad decimal", EncodeOptions{Decimal: 9}, debezium.TableProducts, debezium.OpCreate, nil, p, "unknown decimal mode"},
 		{"bad time", EncodeOptions{Time: 9}, debezium.TableProducts, debezium.OpCreate, nil, p, "unknown time mode"},
 		{"nano overflow", EncodeOptions{Time: TimeNano}, debezium.TableProducts, debezium.OpCreate, nil, &debezium.Product{ID: 1, CreatedAt: 1 << 62}, "overflows"},
