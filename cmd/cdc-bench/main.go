@@ -19,6 +19,7 @@ import (
 
 	"github.com/cdcflow/cdcflow/internal/app"
 	"github.com/cdcflow/cdcflow/tools/bench"
+	"github.com/cdcflow/cdcflow/tools/dbzenc"
 )
 
 func main() {
@@ -33,7 +34,7 @@ func main() {
 	rate := flag.Float64("rate", 5000, "changes/s of the steady latency phase; 0 skips it")
 	steady := flag.Duration("steady", 30*time.Second, "length of the steady latency phase")
 	seed := flag.Uint64("seed", 1, "simulator seed")
-	format := flag.String("format", "json", "the connector's converter: json (JsonConverter) or avro (AvroConverter, with a Schema Registry on loopback)")
+	format := flag.String("format", "json", "the connector's converter: "+dbzenc.Converters+" (the Confluent converters with a Schema Registry on loopback)")
 	work := flag.String("work", "", "directory for service logs and state (default: a temporary one, removed after)")
 	flag.Parse()
 

@@ -1,7 +1,8 @@
 // Command cdc-local runs the whole system on one machine with nothing else
 // installed: an in-process Kafka-protocol broker, an in-process S3 endpoint,
 // a generator of shop traffic writing genuine Debezium messages (-format
-// json, or avro: the AvroConverter's, with a Schema Registry on loopback),
+// json, or avro, jsonschema, protobuf: the Confluent converters', with a
+// Schema Registry on loopback),
 // the three services and one HTTP server with every query route. With
 // AWS_ENDPOINT_URL set it also mirrors to that DynamoDB. Ctrl-C stops it.
 package main
@@ -14,6 +15,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/cdcflow/cdcflow/tools/dbzenc"
 	"github.com/cdcflow/cdcflow/tools/local"
 )
 
@@ -31,7 +33,7 @@ func main() {
 	flag.IntVar(&o.Products, "products", 100, "products in the initial catalogue beyond the five seed products")
 	flag.DurationVar(&o.FlushInterval, "flush", 10e9, "analytics flush interval")
 	flag.DurationVar(&o.Progress, "progress", 5e9, "interval of the progress line")
-	flag.StringVar(&o.Format, "format", "json", "the connector's converter: json (JsonConverter) or avro (AvroConverter, with a Schema Registry on loopback)")
+	flag.StringVar(&o.Format, "format", "json", "the connector's converter: "+dbzenc.Converters+" (the Confluent converters with a Schema Registry on loopback)")
 	flag.Parse()
 	o.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

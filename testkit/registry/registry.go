@@ -19,6 +19,15 @@ type Options = devreg.Options
 // Requests, Handler).
 type Server = devreg.Server
 
+// RegistrarOptions configures Registrar (schema type, basic auth).
+type RegistrarOptions = devreg.RegistrarOptions
+
+// Registrar registers schemas through a registry's REST protocol, as the
+// converters do (tools/registry.Registrar).
+func Registrar(baseURL string, o RegistrarOptions) func(subject, schema string) (int32, error) {
+	return devreg.Registrar(baseURL, o)
+}
+
 // Start starts a registry on a free port of 127.0.0.1; the caller closes it.
 func Start(opts Options) (*Server, error) { return devreg.Start(opts) }
 

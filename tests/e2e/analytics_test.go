@@ -73,6 +73,8 @@ func TestAnalyticsMatchesOracle(t *testing.T) {
 	}{
 		{"json", dbzenc.FormatEnvelope, 20000},
 		{"avro", dbzenc.FormatAvro, 8000},
+		{"jsonschema", dbzenc.FormatJSONSchema, 6000},
+		{"protobuf", dbzenc.FormatProtobuf, 6000},
 	} {
 		t.Run(tc.name, func(t *testing.T) { analyticsMatchesOracle(t, tc.format, tc.changes) })
 	}
@@ -91,16 +93,16 @@ func analyticsMatchesOracle(t *testing.T, format dbzenc.Format, size int) {
 		"S3_BUCKET":               anBucket,
 		"FLUSH_INTERVAL":          "1",
 	}
-	if format.Avro() {
+	if format.Registry() {
 		sr := registry.New(t, registry.Options{})
-		opts.Register = sr.Register
+		opts.Register = registry.Registrar(sr.URL(), registry.RegistrarOptions{SchemaType: format.SchemaType()})
 		env["SCHEMA_REGISTRY_URL"] = sr.URL()
 	}
 	recs, err := shopsim.Encode(changes, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if format.Avro() {
+	if format.Registry() {
 		if _, _, ok := confluent.Split(recs[0].Value); !ok {
 			t.Fatalf("record %s is not Confluent-framed", recs[0].Topic)
 		}

@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -19,30 +16,6 @@ import (
 	"github.com/cdcflow/cdcflow/tools/oracle"
 	"github.com/cdcflow/cdcflow/tools/shopsim"
 )
-
-// protobufRegister registers .proto schemas (schemaType PROTOBUF) through
-// the registry's REST API with basic auth, as the ProtobufConverter does.
-func protobufRegister(url, user, password string) func(subject, schema string) (int32, error) {
-	return func(subject, schema string) (int32, error) {
-		body, _ := json.Marshal(map[string]string{"schema": schema, "schemaType": "PROTOBUF"})
-		req, err := http.NewRequest(http.MethodPost, url+"/subjects/"+subject+"/versions", bytes.NewReader(body))
-		if err != nil {
-			return 0, err
-		}
-		req.Header.Set("Content-Type", registry.ContentType)
-		req.SetBasicAuth(user, password)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		defer resp.Body.Close()
-		var reg struct{ ID int32 }
-		if err := json.NewDecoder(resp.Body).Decode(&reg); err != nil || resp.StatusCode != http.StatusOK {
-			return 0, fmt.Errorf("register %s: status %d, %v", subject, resp.StatusCode, err)
-		}
-		return reg.ID, nil
-	}
-}
 
 // TestInventoryProtobufMatchesOracle runs the inventory-service against
 // kfake, dynalite and the fake Schema Registry (with basic auth) over a
@@ -64,7 +37,7 @@ func TestInventoryProtobufMatchesOracle(t *testing.T) {
 	}
 	const seed = 23
 	sr := registry.New(t, registry.Options{Username: "cdc", Password: "s3cret"})
-	reg := protobufRegister(sr.URL(), "cdc", "s3cret")
+	reg := registry.Registrar(sr.URL(), registry.RegistrarOptions{SchemaType: "PROTOBUF", Username: "cdc", Password: "s3cret"})
 	db := testenv.Dynalite(t)
 	dyn, err := db.Client(context.Background())
 	if err != nil {

@@ -72,6 +72,9 @@ func TestSearchIndexerMatchesOracle(t *testing.T) {
 		// The AvroConverter's records, schemas in tools/registry's registry.
 		{"avro-envelope", dbzenc.EncodeOptions{Format: dbzenc.FormatAvro}, false, 34},
 		{"avro-flattened-with-sequence", dbzenc.EncodeOptions{Format: dbzenc.FormatAvroFlat, Decimal: dbzenc.DecimalString, FlatSequence: true}, false, 35},
+		// The JsonSchemaConverter's and the ProtobufConverter's.
+		{"jsonschema-flattened-with-sequence", dbzenc.EncodeOptions{Format: dbzenc.FormatJSONSchemaFlat, Decimal: dbzenc.DecimalNumeric, FlatSequence: true}, false, 36},
+		{"protobuf-envelope", dbzenc.EncodeOptions{Format: dbzenc.FormatProtobuf}, false, 37},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -98,16 +101,16 @@ func TestSearchIndexerMatchesOracle(t *testing.T) {
 				len(changes), len(want), len(sc.deleted), sc.renames, sc.newDescriptions, sc.repricings)
 
 			env := map[string]string{"KAFKA_BOOTSTRAP_SERVERS": strings.Join(k.Brokers(), ","), "DYNAMODB_TABLE": searchTable}
-			if tc.opts.Format.Avro() {
+			if tc.opts.Format.Registry() {
 				sr := registry.New(t, registry.Options{})
-				tc.opts.Register = sr.Register
+				tc.opts.Register = registry.Registrar(sr.URL(), registry.RegistrarOptions{SchemaType: tc.opts.Format.SchemaType()})
 				env["SCHEMA_REGISTRY_URL"] = sr.URL()
 			}
 			recs, err := shopsim.Encode(changes, tc.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, _, framed := confluent.Split(recs[0].Value); framed != tc.opts.Format.Avro() {
+			if _, _, framed := confluent.Split(recs[0].Value); framed != tc.opts.Format.Registry() {
 				t.Fatalf("record %s: Confluent-framed %v in format %s", recs[0].Topic, framed, tc.opts.Format)
 			}
 			recs = shopsim.WithReplays(recs, tc.seed, shopsim.Replay{Every: 400, Back: 150})

@@ -38,6 +38,7 @@ import (
 
 	"github.com/cdcflow/cdcflow/internal/app"
 	"github.com/cdcflow/cdcflow/internal/config"
+	"github.com/cdcflow/cdcflow/tools/dbzenc"
 	"github.com/cdcflow/cdcflow/tools/shopsim"
 )
 
@@ -72,11 +73,12 @@ type Options struct {
 	Rate       float64  // changes/s of the latency phase; 0 skips it
 	Steady     time.Duration
 	Seed       uint64
-	// Format is the connector's converter: "json" (the default when
-	// empty: the JsonConverter's envelope with schemas) or "avro" (the
-	// AvroConverter's envelope; each phase starts a Schema Registry,
-	// tools/registry, the records' schemas are registered there and the
-	// service reads them through SCHEMA_REGISTRY_URL).
+	// Format is the connector's converter (dbzenc.ConverterFormat): "json"
+	// (the default when empty: the JsonConverter's envelope with schemas),
+	// "avro", "jsonschema" or "protobuf" (the Confluent converters; each
+	// phase starts a Schema Registry, tools/registry, the records' schemas
+	// are registered there and the service reads them through
+	// SCHEMA_REGISTRY_URL).
 	Format string
 	// Exe is the binary that serves a service when started as
 	// `Exe -serve <name> [-no-sinks]` (the load command itself).
@@ -111,13 +113,19 @@ func (r Row) Rate() float64 { return float64(r.Events) / r.Elapsed.Seconds() }
 // BareRate is the bare consumer's records per second.
 func (r Row) BareRate() float64 { return float64(r.Events) / r.Bare.Seconds() }
 
+// converter is Format, "json" when empty.
+func (o Options) converter() string {
+	if o.Format == "" {
+		return "json"
+	}
+	return o.Format
+}
+
 // Run measures each service of o in turn and returns the rows.
 func Run(ctx context.Context, o Options) ([]Row, error) {
 	var rows []Row
-	switch o.Format {
-	case "", "json", "avro":
-	default:
-		return nil, fmt.Errorf("format %q: want json or avro", o.Format)
+	if _, err := dbzenc.ConverterFormat(o.converter()); err != nil {
+		return nil, fmt.Errorf("format: %w", err)
 	}
 	for _, name := range o.Services {
 		svc, ok := Services[name]
@@ -154,8 +162,8 @@ func throughput(ctx context.Context, o Options, svc Service) (Row, error) {
 	if o.Sinks {
 		row.Mode = "Kafka → " + map[string]string{SinkDynamo: "DynamoDB", SinkS3: "S3"}[svc.Sink]
 	}
-	if o.Format == "avro" {
-		row.Mode += ", Avro"
+	if c := o.converter(); c != "json" {
+		row.Mode += ", " + c
 	}
 	env, err := startEnv(ctx, o, svc, "throughput")
 	if err != nil {

@@ -37,17 +37,15 @@ type env struct {
 	probe  *probe
 	// sr and register are the Schema Registry of an Avro run and the
 	// producer's registration through its REST protocol (nil for JSON).
+	format   dbzenc.Format
 	sr       *registry.Server
 	register func(subject, schema string) (int32, error)
 }
 
-// encodeOptions are the records' format: the JsonConverter's envelope, or
-// the AvroConverter's with the run's registry.
+// encodeOptions are the records' format: the envelope as the run's
+// converter writes it, with the run's registry when it needs one.
 func (e *env) encodeOptions() dbzenc.EncodeOptions {
-	if e.sr == nil {
-		return dbzenc.EncodeOptions{Format: dbzenc.FormatEnvelope}
-	}
-	return dbzenc.EncodeOptions{Format: dbzenc.FormatAvro, Register: e.register}
+	return dbzenc.EncodeOptions{Format: e.format, Register: e.register}
 }
 
 func startEnv(ctx context.Context, o Options, svc Service, phase string) (*env, error) {
@@ -55,7 +53,11 @@ func startEnv(ctx context.Context, o Options, svc Service, phase string) (*env, 
 	if err != nil {
 		return nil, err
 	}
-	e := &env{dir: dir}
+	format, err := dbzenc.ConverterFormat(o.converter())
+	if err != nil {
+		return nil, err
+	}
+	e := &env{dir: dir, format: format}
 	e.kafka, err = embedded.StartKafka(embedded.KafkaOptions{Partitions: o.Partitions,
 		Topics: []string{"dbserver1.public.products", "dbserver1.public.orders", "dbserver1.public.order_items"}})
 	if err != nil {
@@ -65,12 +67,12 @@ func startEnv(ctx context.Context, o Options, svc Service, phase string) (*env, 
 		e.Close()
 		return nil, err
 	}
-	if o.Format == "avro" {
+	if format.Registry() {
 		if e.sr, err = registry.Start(registry.Options{}); err != nil {
 			e.Close()
 			return nil, fmt.Errorf("start schema registry: %w", err)
 		}
-		e.register = registry.Registrar(e.sr.URL())
+		e.register = registry.Registrar(e.sr.URL(), registry.RegistrarOptions{SchemaType: format.SchemaType()})
 	}
 	if !o.Sinks {
 		return e, nil

@@ -100,6 +100,45 @@ func (f Format) Protobuf() bool { return f == FormatProtobuf || f == FormatProto
 // (the JsonSchemaConverter).
 func (f Format) JSONSchema() bool { return f == FormatJSONSchema || f == FormatJSONSchemaFlat }
 
+// Registry reports whether the format goes through a schema registry
+// (Avro, JSON Schema, Protobuf).
+func (f Format) Registry() bool { return f.Avro() || f.JSONSchema() || f.Protobuf() }
+
+// SchemaType is the registry's schemaType of the format's schemas: AVRO,
+// JSON or PROTOBUF; "" for the formats without a registry.
+func (f Format) SchemaType() string {
+	switch {
+	case f.Avro():
+		return "AVRO"
+	case f.JSONSchema():
+		return "JSON"
+	case f.Protobuf():
+		return "PROTOBUF"
+	}
+	return ""
+}
+
+// Converters names the connector converters ConverterFormat knows, in the
+// order of the flags' help.
+const Converters = "json, avro, jsonschema, protobuf"
+
+// ConverterFormat is the envelope format a connector writes with the named
+// converter: json (JsonConverter), avro (AvroConverter), jsonschema
+// (JsonSchemaConverter), protobuf (ProtobufConverter).
+func ConverterFormat(name string) (Format, error) {
+	switch name {
+	case "json":
+		return FormatEnvelope, nil
+	case "avro":
+		return FormatAvro, nil
+	case "jsonschema":
+		return FormatJSONSchema, nil
+	case "protobuf":
+		return FormatProtobuf, nil
+	}
+	return 0, fmt.Errorf("converter %q: want one of %s", name, Converters)
+}
+
 // Avro reports whether the format is Avro through a schema registry.
 func (f Format) Avro() bool { return f == FormatAvro || f == FormatAvroFlat }
 

@@ -45,11 +45,12 @@ type Options struct {
 	FlushInterval time.Duration // analytics flushes
 	Progress      time.Duration // progress line interval
 	Bucket        string
-	// Format is the connector's converter: "json" (the JsonConverter's
-	// envelope with schemas; the default when empty) or "avro" (the
-	// AvroConverter's envelope: a Schema Registry, tools/registry, is
-	// started on loopback, the generator registers its schemas there and
-	// the services read them through SCHEMA_REGISTRY_URL).
+	// Format is the connector's converter (dbzenc.ConverterFormat): "json"
+	// (the JsonConverter's envelope with schemas; the default when empty),
+	// "avro", "jsonschema" or "protobuf" (the Confluent converters: a
+	// Schema Registry, tools/registry, is started on loopback, the
+	// generator registers its schemas there and the services read them
+	// through SCHEMA_REGISTRY_URL).
 	Format string
 	// Getenv supplies the environment; AWS_ENDPOINT_URL there turns on the
 	// DynamoDB mirrors.
@@ -73,10 +74,12 @@ func Services() []Service {
 // Run runs the local system until ctx is done or Duration has passed.
 func Run(ctx context.Context, o Options) error {
 	log := o.Log
-	switch o.Format {
-	case "", "json", "avro":
-	default:
-		return fmt.Errorf("format %q: want json or avro", o.Format)
+	if o.Format == "" {
+		o.Format = "json"
+	}
+	format, err := dbzenc.ConverterFormat(o.Format)
+	if err != nil {
+		return fmt.Errorf("format: %w", err)
 	}
 	if o.Duration > 0 {
 		var cancel context.CancelFunc
@@ -121,7 +124,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	var srURL string
-	if o.Format == "avro" {
+	if format.Registry() {
 		sr, err := registry.Start(registry.Options{})
 		if err != nil {
 			return fmt.Errorf("start schema registry: %w", err)
@@ -180,7 +183,7 @@ func Run(ctx context.Context, o Options) error {
 
 	var produced atomic.Int64
 	gen := app.Part{Name: "generator", Stage: app.StageProcess, Run: func(ctx context.Context) error {
-		return generate(ctx, broker.Brokers(), o, srURL, &produced)
+		return generate(ctx, broker.Brokers(), o, format, srURL, &produced)
 	}}
 	progress := app.Part{Name: "progress", Stage: app.StageSink, Run: func(ctx context.Context) error {
 		return report(ctx, log, reg, &produced, o.Progress)
@@ -188,12 +191,12 @@ func Run(ctx context.Context, o Options) error {
 	units = append(units, &app.Unit{Name: "local", Parts: []app.Part{gen, progress}})
 
 	api := "http://" + localHost(h.Addr())
-	format := "json"
+	converter := o.Format
 	if srURL != "" {
-		format = "avro, schema registry " + srURL
+		converter += ", schema registry " + srURL
 	}
 	log.Info("cdc-local is up",
-		"kafka", brokers, "s3", store.Endpoint(), "bucket", o.Bucket, "format", format, "dashboard", api+"/",
+		"kafka", brokers, "s3", store.Endpoint(), "bucket", o.Bucket, "format", converter, "dashboard", api+"/",
 		"try", api+"/v1/inventory/1 /v1/search?q=laptop /v1/reports/summary /readyz /metrics")
 	if o.Ready != nil {
 		o.Ready(h.Addr())
@@ -218,18 +221,18 @@ func localHost(addr string) string {
 }
 
 // generate writes the simulated shop's changes to the broker as Debezium
-// envelopes, with a tombstone after each delete, like a connector: JSON, or
-// with a registry URL Avro whose schemas it registers there.
-func generate(ctx context.Context, brokers []string, o Options, srURL string, produced *atomic.Int64) error {
+// envelopes, with a tombstone after each delete, like a connector: in
+// format, with its schemas registered at srURL when it needs a registry.
+func generate(ctx context.Context, brokers []string, o Options, format dbzenc.Format, srURL string, produced *atomic.Int64) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
 		return fmt.Errorf("generator: kafka client: %w", err)
 	}
 	defer cl.Close()
 	shop := shopsim.New(shopsim.Config{Seed: o.Seed, Products: o.Products, Live: true})
-	opts := dbzenc.EncodeOptions{Format: dbzenc.FormatEnvelope}
-	if srURL != "" {
-		opts = dbzenc.EncodeOptions{Format: dbzenc.FormatAvro, Register: registry.Registrar(srURL)}
+	opts := dbzenc.EncodeOptions{Format: format}
+	if format.Registry() {
+		opts.Register = registry.Registrar(srURL, registry.RegistrarOptions{SchemaType: format.SchemaType()})
 	}
 	err = shop.Run(ctx, o.Rate, func(tx []shopsim.Change) error {
 		recs, err := shopsim.Encode(tx, opts)

@@ -11,13 +11,22 @@ import (
 	"time"
 )
 
+// RegistrarOptions configures Registrar.
+type RegistrarOptions struct {
+	// SchemaType is the schemas' type: "" or AVRO, JSON, PROTOBUF
+	// (dbzenc.Format.SchemaType).
+	SchemaType string
+	// Username and Password, when set, are sent with basic auth.
+	Username, Password string
+}
+
 // Registrar returns a register callback for the encoders
 // (dbzenc.EncodeOptions.Register, pgshop.RenderOptions.Register) that
 // registers through a registry's REST protocol, POST
-// /subjects/{subject}/versions, as the AvroConverter's schema registry
-// client does, and remembers each subject and schema's id so that a schema
-// is sent once. baseURL is any registry's, this package's or a real one.
-func Registrar(baseURL string) func(subject, schema string) (int32, error) {
+// /subjects/{subject}/versions, as the converters' schema registry client
+// does, and remembers each subject and schema's id so that a schema is
+// sent once. baseURL is any registry's, this package's or a real one.
+func Registrar(baseURL string, o RegistrarOptions) func(subject, schema string) (int32, error) {
 	cl := &http.Client{Timeout: 10 * time.Second}
 	var mu sync.Mutex
 	ids := map[[2]string]int32{}
@@ -29,8 +38,20 @@ func Registrar(baseURL string) func(subject, schema string) (int32, error) {
 		if ok {
 			return id, nil
 		}
-		body, _ := json.Marshal(map[string]string{"schema": schema})
-		resp, err := cl.Post(baseURL+"/subjects/"+url.PathEscape(subject)+"/versions", ContentType, bytes.NewReader(body))
+		req := map[string]string{"schema": schema}
+		if o.SchemaType != "" && o.SchemaType != "AVRO" {
+			req["schemaType"] = o.SchemaType
+		}
+		body, _ := json.Marshal(req)
+		hr, err := http.NewRequest(http.MethodPost, baseURL+"/subjects/"+url.PathEscape(subject)+"/versions", bytes.NewReader(body))
+		if err != nil {
+			return 0, fmt.Errorf("register %s: %w", subject, err)
+		}
+		hr.Header.Set("Content-Type", ContentType)
+		if o.Username != "" {
+			hr.SetBasicAuth(o.Username, o.Password)
+		}
+		resp, err := cl.Do(hr)
 		if err != nil {
 			return 0, fmt.Errorf("register %s: %w", subject, err)
 		}

@@ -188,7 +188,7 @@ func TestAuthAndFailures(t *testing.T) {
 // schema, and gets the registry's ids.
 func TestRegistrar(t *testing.T) {
 	s := New(t, Options{})
-	reg := Registrar(s.URL())
+	reg := Registrar(s.URL(), RegistrarOptions{})
 	a, err := reg("t-value", `{"type": "string"}`)
 	if err != nil {
 		t.Fatal(err)
