@@ -32,31 +32,6 @@ import (
 	"github.com/cdcflow/cdcflow/codecs/debezium"
 )
 
-// AvroKeySchema returns the Avro schema of the record keys of table:
-// record <prefix>.public.<table>.Key with the int id.
-func AvroKeySchema(opts EncodeOptions, table string) (string, error) {
-	spec := specFor(table)
-	if spec == nil {
-		return "", fmt.Errorf("dbzenc: avro key schema: unknown table %q", table)
-	}
-	return avroKeySchema(opts, spec), nil
-}
-
-// AvroValueSchema returns the Avro schema of the record values of table in
-// opts.Format: the envelope (FormatAvro, and truncates in either Avro
-// format) or the ExtractNewRecordState record (FormatAvroFlat; withLSN adds
-// __source_lsn, which the flat formats carry when the change has an LSN).
-func AvroValueSchema(opts EncodeOptions, table string, withLSN bool) (string, error) {
-	spec := specFor(table)
-	if spec == nil {
-		return "", fmt.Errorf("dbzenc: avro value schema: unknown table %q", table)
-	}
-	if opts.Format == FormatAvroFlat {
-		return avroFlatSchema(opts, spec, withLSN), nil
-	}
-	return avroEnvelopeSchema(opts, spec), nil
-}
-
 func avroKeySchema(opts EncodeOptions, spec *tableSpec) string {
 	ns := opts.prefix() + ".public." + spec.name
 	return `{"type":"record","name":"Key","namespace":` + strconv.Quote(ns) +

@@ -152,7 +152,7 @@ func TestAvroEncodeWithHamba(t *testing.T) {
 // namespaces, connect.name, the decimal's properties, optional unions.
 func TestAvroSchemas(t *testing.T) {
 	opts := EncodeOptions{Format: FormatAvro}
-	env, err := AvroValueSchema(opts, debezium.TableOrderItems, true)
+	env, err := ValueSchema(opts, debezium.TableOrderItems, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestAvroSchemas(t *testing.T) {
 			t.Errorf("envelope schema lacks %s", want)
 		}
 	}
-	flat, _ := AvroValueSchema(EncodeOptions{Format: FormatAvroFlat, Decimal: DecimalDouble, FlatSequence: true}, debezium.TableOrders, false)
+	flat, _ := ValueSchema(EncodeOptions{Format: FormatAvroFlat, Decimal: DecimalDouble, FlatSequence: true}, debezium.TableOrders, false)
 	for _, want := range []string{`"name":"total_amount","type":["null","double"]`, `"__source_sequence"`, `"__deleted"`, `"connect.name":"dbserver1.public.orders.Value"`} {
 		if !strings.Contains(flat, want) {
 			t.Errorf("flat schema lacks %s: %s", want, flat)
@@ -182,11 +182,11 @@ func TestAvroSchemas(t *testing.T) {
 	if strings.Contains(flat, "__source_lsn") {
 		t.Errorf("flat schema without LSN has __source_lsn")
 	}
-	key, _ := AvroKeySchema(opts, debezium.TableOrders)
+	key, _ := KeySchema(opts, debezium.TableOrders)
 	if _, err := avro.Parse(key); err != nil || !strings.Contains(key, `"connect.name":"dbserver1.public.orders.Key"`) {
 		t.Errorf("key schema %s: %v", key, err)
 	}
-	if _, err := AvroValueSchema(opts, "nope", false); err == nil {
+	if _, err := ValueSchema(opts, "nope", false); err == nil {
 		t.Error("unknown table accepted")
 	}
 }

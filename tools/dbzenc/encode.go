@@ -118,6 +118,53 @@ func (f Format) SchemaType() string {
 	return ""
 }
 
+// KeySchema returns the registry schema of the record keys of table in
+// opts.Format (Avro, JSON Schema or Protobuf): <prefix>.public.<table>.Key
+// with the int id.
+func KeySchema(opts EncodeOptions, table string) (string, error) {
+	spec := specFor(table)
+	if spec == nil {
+		return "", fmt.Errorf("dbzenc: key schema: unknown table %q", table)
+	}
+	switch {
+	case opts.Format.Avro():
+		return avroKeySchema(opts, spec), nil
+	case opts.Format.JSONSchema():
+		return jsKeySchema(opts, spec), nil
+	case opts.Format.Protobuf():
+		return pbKeySchema(opts, spec), nil
+	}
+	return "", fmt.Errorf("dbzenc: key schema: format %s has no registry schema", opts.Format)
+}
+
+// ValueSchema returns the registry schema of the record values of table in
+// opts.Format: the envelope (FormatAvro, FormatJSONSchema, FormatProtobuf,
+// and truncates in every registry format) or the ExtractNewRecordState
+// record (the Flat formats; withLSN adds __source_lsn, which the flat
+// formats carry when the change has an LSN).
+func ValueSchema(opts EncodeOptions, table string, withLSN bool) (string, error) {
+	spec := specFor(table)
+	if spec == nil {
+		return "", fmt.Errorf("dbzenc: value schema: unknown table %q", table)
+	}
+	flat := opts.Format.Flat()
+	switch {
+	case opts.Format.Avro() && flat:
+		return avroFlatSchema(opts, spec, withLSN), nil
+	case opts.Format.Avro():
+		return avroEnvelopeSchema(opts, spec), nil
+	case opts.Format.JSONSchema() && flat:
+		return jsFlatSchema(opts, spec, withLSN), nil
+	case opts.Format.JSONSchema():
+		return jsEnvelopeSchema(opts, spec), nil
+	case opts.Format.Protobuf() && flat:
+		return pbFlatSchema(opts, spec, withLSN), nil
+	case opts.Format.Protobuf():
+		return pbEnvelopeSchema(opts, spec), nil
+	}
+	return "", fmt.Errorf("dbzenc: value schema: format %s has no registry schema", opts.Format)
+}
+
 // Converters names the connector converters ConverterFormat knows, in the
 // order of the flags' help.
 const Converters = "json, avro, jsonschema, protobuf"

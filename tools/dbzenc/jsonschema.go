@@ -137,31 +137,6 @@ var jsTransactionSchema = jsObject("event.block", 1, []jsProp{
 	{"data_collection_order", jsInt64, false},
 })
 
-// JSONSchemaKeySchema returns the JSON Schema of the record keys of table:
-// <prefix>.public.<table>.Key with the int id.
-func JSONSchemaKeySchema(opts EncodeOptions, table string) (string, error) {
-	spec := specFor(table)
-	if spec == nil {
-		return "", fmt.Errorf("dbzenc: json schema key schema: unknown table %q", table)
-	}
-	return jsKeySchema(opts, spec), nil
-}
-
-// JSONSchemaValueSchema returns the JSON Schema of the record values of
-// table in opts.Format: the envelope (FormatJSONSchema, and truncates in
-// either format) or the ExtractNewRecordState record
-// (FormatJSONSchemaFlat; withLSN adds __source_lsn).
-func JSONSchemaValueSchema(opts EncodeOptions, table string, withLSN bool) (string, error) {
-	spec := specFor(table)
-	if spec == nil {
-		return "", fmt.Errorf("dbzenc: json schema value schema: unknown table %q", table)
-	}
-	if opts.Format == FormatJSONSchemaFlat {
-		return jsFlatSchema(opts, spec, withLSN), nil
-	}
-	return jsEnvelopeSchema(opts, spec), nil
-}
-
 func jsKeySchema(opts EncodeOptions, spec *tableSpec) string {
 	return jsObject(opts.prefix()+".public."+spec.name+".Key", 0, []jsProp{
 		{"id", `{"type":"integer","default":0,"connect.type":"int32"}`, false},

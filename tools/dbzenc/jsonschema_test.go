@@ -90,7 +90,7 @@ func TestJSONSchemaSchemas(t *testing.T) {
 	}
 	// Flat: the columns and __ fields at the top.
 	opts.Format, opts.FlatSequence = FormatJSONSchemaFlat, true
-	s, err := JSONSchemaValueSchema(opts, debezium.TableProducts, true)
+	s, err := ValueSchema(opts, debezium.TableProducts, true)
 	if err != nil {
 		t.Fatal(err)
 	}

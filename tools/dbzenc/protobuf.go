@@ -108,31 +108,6 @@ func pbHeader(opts EncodeOptions, spec *tableSpec, decimal bool) string {
 	return h
 }
 
-// ProtobufKeySchema returns the .proto schema of the record keys of table:
-// message Key { int32 id = 1; } in package <prefix>.public.<table>.
-func ProtobufKeySchema(opts EncodeOptions, table string) (string, error) {
-	spec := specFor(table)
-	if spec == nil {
-		return "", fmt.Errorf("dbzenc: protobuf key schema: unknown table %q", table)
-	}
-	return pbKeySchema(opts, spec), nil
-}
-
-// ProtobufValueSchema returns the .proto schema of the record values of
-// table in opts.Format: the envelope (FormatProtobuf, and truncates in
-// either format) or the ExtractNewRecordState record (FormatProtobufFlat;
-// withLSN adds __source_lsn).
-func ProtobufValueSchema(opts EncodeOptions, table string, withLSN bool) (string, error) {
-	spec := specFor(table)
-	if spec == nil {
-		return "", fmt.Errorf("dbzenc: protobuf value schema: unknown table %q", table)
-	}
-	if opts.Format == FormatProtobufFlat {
-		return pbFlatSchema(opts, spec, withLSN), nil
-	}
-	return pbEnvelopeSchema(opts, spec), nil
-}
-
 func pbKeySchema(opts EncodeOptions, spec *tableSpec) string {
 	var b strings.Builder
 	b.WriteString(pbHeader(opts, spec, false))
