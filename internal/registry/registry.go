@@ -220,14 +220,7 @@ func New[S any](opts Options[S]) (*Client[S], error) {
 	c := &Client[S]{opts: opts, sr: cl, m: m, log: log, now: time.Now,
 		cache: map[int32]S{}, bad: map[int32]*Error{}, missing: map[int32]time.Time{}, inflight: map[int32]*call[S]{}}
 	c.br = breaker.New(breaker.Options{Threshold: opts.BreakerThreshold, Cooldown: opts.BreakerCooldown,
-		OnChange: func(from, to breaker.State) {
-			m.breaker.Set(to.Gauge())
-			if to == breaker.Closed {
-				log.Info("schema registry circuit breaker closed", "from", from.String())
-			} else {
-				log.Warn("schema registry circuit breaker "+to.String(), "from", from.String(), "cooldown", opts.BreakerCooldown)
-			}
-		}})
+		OnChange: breaker.Report("schema registry", m.breaker, log, opts.BreakerCooldown)})
 	return c, nil
 }
 

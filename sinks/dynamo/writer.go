@@ -207,14 +207,7 @@ func newWriter(api batchAPI, opts Options) (*Writer, error) {
 		},
 	}
 	w.br = breaker.New(breaker.Options{Threshold: opts.BreakerThreshold, Cooldown: opts.BreakerCooldown,
-		OnChange: func(from, to breaker.State) {
-			m.breaker.Set(to.Gauge())
-			if to == breaker.Closed {
-				log.Info("dynamodb circuit breaker closed", "from", from.String())
-			} else {
-				log.Warn("dynamodb circuit breaker "+to.String(), "from", from.String(), "cooldown", opts.BreakerCooldown)
-			}
-		}})
+		OnChange: breaker.Report("dynamodb", m.breaker, log, opts.BreakerCooldown)})
 	return w, nil
 }
 

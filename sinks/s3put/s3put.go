@@ -181,16 +181,7 @@ func New(opts Options) (*Putter, error) {
 	}
 	p := &Putter{opts: opts, log: log, py: newPyMetrics(opts.Registerer, opts.Service, opts.Bucket)}
 	p.br = breaker.New(breaker.Options{Threshold: opts.BreakerThreshold, Cooldown: opts.BreakerCooldown,
-		OnChange: func(from, to breaker.State) {
-			if g := opts.Metrics.Breaker; g != nil {
-				g.Set(to.Gauge())
-			}
-			if to == breaker.Closed {
-				log.Info(opts.Name+" circuit breaker closed", "from", from.String())
-			} else {
-				log.Warn(opts.Name+" circuit breaker "+to.String(), "from", from.String(), "cooldown", opts.BreakerCooldown)
-			}
-		}})
+		OnChange: breaker.Report(opts.Name, opts.Metrics.Breaker, log, opts.BreakerCooldown)})
 	return p, nil
 }
 
