@@ -102,52 +102,127 @@ func (p *probe) waitCaughtUp(ctx context.Context, group string, topics ...string
 	}
 }
 
-// span returns the producer timestamps of the first and the last record of
-// topic (over all partitions): when the service's processor wrote its
-// first and its last table change.
-func (p *probe) span(ctx context.Context, topic string) (first, last time.Time, err error) {
+// span returns the producer timestamps of the first and the last record
+// over topics (all partitions; empty topics are skipped): for a group's
+// loop and table topics, when its processor wrote first and last. The
+// first loop record is written as soon as the processor has handled its
+// first input record (the input edge re-keys it onto the loop), so the
+// span covers the re-keying before the first table write.
+func (p *probe) span(ctx context.Context, topics ...string) (first, last time.Time, err error) {
+	if err := p.client.RefreshMetadata(topics...); err != nil {
+		return first, last, fmt.Errorf("metadata of %v: %w", topics, err)
+	}
+	want := 0
+	for _, topic := range topics {
+		ps, err := p.client.Partitions(topic)
+		if err != nil {
+			return first, last, fmt.Errorf("partitions of %s: %w", topic, err)
+		}
+		for _, part := range ps {
+			lo, err := p.client.GetOffset(topic, part, sarama.OffsetOldest)
+			if err != nil {
+				return first, last, fmt.Errorf("low watermark of %s/%d: %w", topic, part, err)
+			}
+			hi, err := p.client.GetOffset(topic, part, sarama.OffsetNewest)
+			if err != nil {
+				return first, last, fmt.Errorf("high watermark of %s/%d: %w", topic, part, err)
+			}
+			if hi <= lo {
+				continue
+			}
+			// Read each non-empty partition from its start: the first
+			// record is there, the last is at hi-1.
+			f, err := p.recordTime(ctx, topic, part, lo)
+			if err != nil {
+				return first, last, err
+			}
+			l, err := p.recordTime(ctx, topic, part, hi-1)
+			if err != nil {
+				return first, last, err
+			}
+			if first.IsZero() || f.Before(first) {
+				first = f
+			}
+			if l.After(last) {
+				last = l
+			}
+			want++
+		}
+	}
+	if want == 0 {
+		return first, last, fmt.Errorf("topics %v are empty", topics)
+	}
+	return first, last, nil
+}
+
+// partitionCounts returns the number of records in each partition of
+// topic (high minus low watermark), by partition id.
+func (p *probe) partitionCounts(topic string) ([]int64, error) {
 	if err := p.client.RefreshMetadata(topic); err != nil {
-		return first, last, fmt.Errorf("metadata of %s: %w", topic, err)
+		return nil, fmt.Errorf("metadata of %s: %w", topic, err)
 	}
 	ps, err := p.client.Partitions(topic)
 	if err != nil {
-		return first, last, fmt.Errorf("partitions of %s: %w", topic, err)
+		return nil, fmt.Errorf("partitions of %s: %w", topic, err)
 	}
-	want := 0
+	counts := make([]int64, len(ps))
 	for _, part := range ps {
 		lo, err := p.client.GetOffset(topic, part, sarama.OffsetOldest)
 		if err != nil {
-			return first, last, fmt.Errorf("low watermark of %s/%d: %w", topic, part, err)
+			return nil, fmt.Errorf("low watermark of %s/%d: %w", topic, part, err)
 		}
 		hi, err := p.client.GetOffset(topic, part, sarama.OffsetNewest)
 		if err != nil {
-			return first, last, fmt.Errorf("high watermark of %s/%d: %w", topic, part, err)
+			return nil, fmt.Errorf("high watermark of %s/%d: %w", topic, part, err)
 		}
-		if hi <= lo {
+		if int(part) < len(counts) {
+			counts[part] = hi - lo
+		}
+	}
+	return counts, nil
+}
+
+// assignment returns the partitions of topic assigned to each member of
+// group, by the member's client id, once the group is stable with members
+// members (it waits for a rebalance in progress to end, up to a minute).
+func (p *probe) assignment(ctx context.Context, group, topic string, members int) (map[string][]int32, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var last string
+	for {
+		out, state, err := p.describe(group, topic)
+		if err == nil && state == "Stable" && len(out) == members {
+			return out, nil
+		}
+		last = fmt.Sprintf("state %q, %d of %d members, error %v", state, len(out), members, err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("group %s: %s: %w", group, last, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func (p *probe) describe(group, topic string) (map[string][]int32, string, error) {
+	ds, err := p.admin.DescribeConsumerGroups([]string{group})
+	if err != nil {
+		return nil, "", err
+	}
+	if len(ds) != 1 {
+		return nil, "", fmt.Errorf("%d descriptions of group %s", len(ds), group)
+	}
+	out := map[string][]int32{}
+	for _, m := range ds[0].Members {
+		a, err := m.GetMemberAssignment()
+		if err != nil {
+			return nil, ds[0].State, fmt.Errorf("assignment of %s: %w", m.ClientId, err)
+		}
+		if a == nil {
 			continue
 		}
-		// Read each non-empty partition from its start: the first record
-		// is there, the last is at hi-1.
-		f, err := p.recordTime(ctx, topic, part, lo)
-		if err != nil {
-			return first, last, err
-		}
-		l, err := p.recordTime(ctx, topic, part, hi-1)
-		if err != nil {
-			return first, last, err
-		}
-		if first.IsZero() || f.Before(first) {
-			first = f
-		}
-		if l.After(last) {
-			last = l
-		}
-		want++
+		out[m.ClientId] = append(out[m.ClientId], a.Topics[topic]...)
 	}
-	if want == 0 {
-		return first, last, fmt.Errorf("topic %s is empty", topic)
-	}
-	return first, last, nil
+	return out, ds[0].State, nil
 }
 
 func (p *probe) recordTime(ctx context.Context, topic string, part int32, offset int64) (time.Time, error) {
