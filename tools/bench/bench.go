@@ -6,30 +6,40 @@
 //
 //   - the read rate of a bare franz-go consumer over the service's topics;
 //   - the service's rate, as a separate OS process (the real binary's code,
-//     state in LevelDB), from its first table write until its sink has
+//     state in LevelDB), from the first record its processor wrote (the
+//     re-keyed first input record on its loop topic) until its sink has
 //     converged: every input record processed and committed, and every
 //     table change written to DynamoDB (or the next S3 flush done);
-//   - its peak RSS (VmHWM);
+//   - its CPU time, peak RSS (VmHWM), how its loop messages spread over
+//     the loop topic's partitions (the busiest partition's share) and how
+//     many loop messages and table writes it made per input record;
+//   - the same for the Goka skeleton (skeleton.go): a minimal processor
+//     with the service's graph shape and production's Goka options, over
+//     the same records under its own group: the ceiling of the service;
+//   - with Options.Instances, the service again with 2, 3, ... processes
+//     in one consumer group (scale-out): their rate together, the input
+//     partitions each owned, and each one's CPU per input record;
 //   - at a steady rate, the latency from each change's source commit time
 //     to the DynamoDB write that made it visible (p50, p99), from the
 //     service's mirror_source_to_sink_seconds histogram;
-//   - and that the converged result equals the simulator's oracle.
+//   - and that the converged result equals the simulator's oracle (in
+//     DynamoDB, else in the group table read from Kafka).
 //
 // Convergence is observed from the outside, through Kafka: the group's
 // committed offsets against the high watermarks. Time spans come from the
-// record timestamps of the group table (when the processor wrote) and the
-// service's last-write metrics (when the sink wrote), so polling does not
-// blur them.
+// record timestamps of the group's loop and table topics (when the
+// processor wrote) and the service's last-write metrics (when the sink
+// wrote), so polling does not blur them.
 package bench
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -80,12 +90,22 @@ type Options struct {
 	// are registered there and the service reads them through
 	// SCHEMA_REGISTRY_URL).
 	Format string
+	// Skeleton runs the Goka skeleton (skeleton.go) after the service, over
+	// the same records (JSON only: the skeleton has no registry client).
+	Skeleton bool
+	// Instances are the process counts of the scale-out phase: for each
+	// count the service runs again, on a fresh broker with the same
+	// records, as that many processes in one consumer group (see
+	// scaleOut). Empty or {1}: no scale-out phase.
+	Instances []int
 	// Exe is the binary that serves a service when started as
-	// `Exe -serve <name> [-no-sinks]` (the load command itself).
+	// `Exe -serve <name> [-no-sinks]` (the load command itself), and the
+	// skeleton as `Exe -serve-skeleton <name>`.
 	Exe     string
 	WorkDir string // child logs and state
-	// ProfileDir, when set, receives a CPU profile of each service process
-	// (<service>-<phase>.pprof).
+	// ProfileDir, when set, receives a CPU profile and an allocation
+	// profile of each process: <service>-<phase>[-skeleton|-i<k>].pprof and
+	// .alloc.pprof.
 	ProfileDir string
 	Log        *slog.Logger
 }
@@ -95,20 +115,62 @@ type Row struct {
 	Service    string
 	Mode       string
 	Events     int           // records on the service's input topics, replays and tombstones included
-	Elapsed    time.Duration // first table write to converged sink
-	Startup    time.Duration // process start to first table write
 	Bare       time.Duration // bare consumer over the same records
-	PeakRSS    int64
-	CPU        time.Duration // the service process's CPU time until converged, startup included
+	Main       GroupRun      // the service, one process
+	Skeleton   *GroupRun     // the Goka skeleton; nil when not measured
+	Scale      []GroupRun    // one per Options.Instances count, when more than 1
 	SteadyRate float64       // changes/s achieved in the latency phase
 	P50, P99   float64       // seconds; NaN when not measured
 	Samples    int           // latency observations
-	SinkWrites int           // items written to DynamoDB (after coalescing) or report objects to S3
-	Verified   string
+}
+
+// GroupRun is one measured run of a group over the phase's input records: the
+// service (one or more processes) or its skeleton.
+type GroupRun struct {
+	Instances int
+	Elapsed   time.Duration   // first record the group wrote (loop or table) to converged sink
+	Startup   time.Duration   // first process start to that record
+	Formed    time.Duration   // scale-out: first process start to the group formed with every process
+	CPU       []time.Duration // per process, until converged: startup included, except in the scale-out phase (from Formed on)
+	PeakRSS   []int64         // per process
+	// Processed is each process's input records handled (its
+	// cdc_messages_total: changes, tombstones, truncates and dead letters;
+	// records handled again after a rebalance count again); nil for the
+	// skeleton, which has no metrics.
+	Processed   []float64
+	Split       []int   // input partitions each process owned at convergence
+	Loop        []int64 // records per partition of the group's loop topic
+	TableWrites int64   // records on the group's table topic
+	SinkWrites  int     // items written to DynamoDB (after coalescing) or report objects to S3
+	Verified    string
+}
+
+// Rate is the events per second of a run over events input records.
+func (r GroupRun) Rate(events int) float64 { return float64(events) / r.Elapsed.Seconds() }
+
+// CPUTotal is the CPU time of all the run's processes.
+func (r GroupRun) CPUTotal() time.Duration {
+	var t time.Duration
+	for _, c := range r.CPU {
+		t += c
+	}
+	return t
+}
+
+// PerCPUSecond is events per CPU-second over all the run's processes.
+func (r GroupRun) PerCPUSecond(events int) float64 { return float64(events) / r.CPUTotal().Seconds() }
+
+// LoopRecords is the number of loop messages.
+func (r GroupRun) LoopRecords() int64 {
+	var t int64
+	for _, n := range r.Loop {
+		t += n
+	}
+	return t
 }
 
 // Rate is the service's events per second.
-func (r Row) Rate() float64 { return float64(r.Events) / r.Elapsed.Seconds() }
+func (r Row) Rate() float64 { return r.Main.Rate(r.Events) }
 
 // BareRate is the bare consumer's records per second.
 func (r Row) BareRate() float64 { return float64(r.Events) / r.Bare.Seconds() }
@@ -127,6 +189,11 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 	if _, err := dbzenc.ConverterFormat(o.converter()); err != nil {
 		return nil, fmt.Errorf("format: %w", err)
 	}
+	for _, n := range o.Instances {
+		if n < 1 {
+			return nil, fmt.Errorf("instances: %d processes", n)
+		}
+	}
 	for _, name := range o.Services {
 		svc, ok := Services[name]
 		if !ok {
@@ -137,6 +204,16 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 			return rows, fmt.Errorf("%s: %w", name, err)
 		}
 		row.P50, row.P99 = math.NaN(), math.NaN()
+		for _, n := range o.Instances {
+			if len(o.Instances) == 1 && n == 1 {
+				break // no scale-out asked for
+			}
+			r, err := scaleOut(ctx, o, svc, n)
+			if err != nil {
+				return rows, fmt.Errorf("%s with %d instances: %w", name, n, err)
+			}
+			row.Scale = append(row.Scale, r)
+		}
 		if o.Sinks && svc.Sink == SinkDynamo && o.Rate > 0 && o.Steady > 0 {
 			if err := latency(ctx, o, svc, &row); err != nil {
 				return rows, fmt.Errorf("%s latency: %w", name, err)
@@ -155,7 +232,34 @@ func topicsOf(svc Service, prefix string) []string {
 	return out
 }
 
-// throughput: everything is in Kafka before the service starts.
+// load generates the run's changes (the same for every phase: the seed
+// decides), encodes them in the phase's format with connector replays,
+// produces them and returns the changes and the number of records on the
+// service's input topics.
+func (e *env) load(ctx context.Context, o Options, svc Service, log *slog.Logger) ([]shopsim.Change, int, error) {
+	changes := shopsim.New(shopsim.Config{Seed: o.Seed, Products: o.Products}).Generate(o.Changes)
+	recs, err := shopsim.Encode(changes, e.encodeOptions())
+	if err != nil {
+		return nil, 0, err
+	}
+	recs = shopsim.WithReplays(recs, o.Seed, shopsim.Replay{Every: 2000, Back: 200})
+	events := 0
+	for _, r := range recs {
+		for _, t := range topicsOf(svc, "dbserver1") {
+			if r.Topic == t {
+				events++
+			}
+		}
+	}
+	log.Info("producing", "changes", len(changes), "records", len(recs), "service_inputs", events)
+	if err := produceAll(ctx, e.kafka.Brokers(), recs); err != nil {
+		return nil, 0, err
+	}
+	return changes, events, nil
+}
+
+// throughput: everything is in Kafka before the service starts; then the
+// skeleton reads the same records under its own group.
 func throughput(ctx context.Context, o Options, svc Service) (Row, error) {
 	log := o.Log.With("service", svc.Spec.Name, "phase", "throughput")
 	row := Row{Service: svc.Spec.Name, Mode: "processor only"}
@@ -170,26 +274,12 @@ func throughput(ctx context.Context, o Options, svc Service) (Row, error) {
 		return row, err
 	}
 	defer env.Close()
-
-	changes := shopsim.New(shopsim.Config{Seed: o.Seed, Products: o.Products}).Generate(o.Changes)
-	recs, err := shopsim.Encode(changes, env.encodeOptions())
+	changes, events, err := env.load(ctx, o, svc, log)
 	if err != nil {
 		return row, err
 	}
-	recs = shopsim.WithReplays(recs, o.Seed, shopsim.Replay{Every: 2000, Back: 200})
+	row.Events = events
 	inputs := topicsOf(svc, "dbserver1")
-	for _, r := range recs {
-		for _, t := range inputs {
-			if r.Topic == t {
-				row.Events++
-			}
-		}
-	}
-	log.Info("producing", "changes", len(changes), "records", len(recs), "service_inputs", row.Events)
-	if err := produceAll(ctx, env.kafka.Brokers(), recs); err != nil {
-		return row, err
-	}
-
 	n, bare, err := bareRead(ctx, env.kafka.Brokers(), inputs, row.Events)
 	if err != nil {
 		return row, err
@@ -197,53 +287,227 @@ func throughput(ctx context.Context, o Options, svc Service) (Row, error) {
 	row.Bare = bare
 	log.Info("bare consumer", "records", n, "elapsed", bare, "per_second", int(float64(n)/bare.Seconds()))
 
-	child, err := env.startService(ctx, o, svc, inputs)
-	if err != nil {
+	if row.Main, err = env.runService(ctx, o, svc, inputs, changes); err != nil {
 		return row, err
 	}
-	defer child.Stop()
+	log.Info("converged", "events", row.Events, "elapsed", row.Main.Elapsed, "per_second", int(row.Rate()),
+		"startup", row.Main.Startup, "cpu", row.Main.CPU, "loop", row.Main.LoopRecords(), "table", row.Main.TableWrites,
+		"sink_writes", row.Main.SinkWrites, "peak_rss_mib", row.Main.PeakRSS[0]>>20, "verified", row.Main.Verified)
+	if !o.Skeleton {
+		return row, nil
+	}
+	if o.converter() != "json" {
+		log.Info("no skeleton: it reads the JSON converter's records only", "format", o.converter())
+		return row, nil
+	}
+	sk, err := env.runSkeleton(ctx, o, svc, inputs)
+	if err != nil {
+		return row, fmt.Errorf("skeleton: %w", err)
+	}
+	row.Skeleton = &sk
+	log.Info("skeleton converged", "elapsed", sk.Elapsed, "per_second", int(sk.Rate(row.Events)), "startup", sk.Startup,
+		"cpu", sk.CPU, "loop", sk.LoopRecords(), "table", sk.TableWrites, "service_per_skeleton", row.Rate()/sk.Rate(row.Events))
+	return row, nil
+}
+
+// scaleOut runs the service as n processes in one group on a fresh
+// broker. The processes start on the empty input topics, and the records
+// are produced once the group has formed with all n members: started on
+// records already there, the first process would have read most of them
+// before the others joined.
+func scaleOut(ctx context.Context, o Options, svc Service, n int) (GroupRun, error) {
+	log := o.Log.With("service", svc.Spec.Name, "phase", fmt.Sprintf("x%d", n))
+	env, err := startEnv(ctx, o, svc, fmt.Sprintf("x%d", n))
+	if err != nil {
+		return GroupRun{}, err
+	}
+	defer env.Close()
+	inputs := topicsOf(svc, "dbserver1")
+	cs, err := env.startGroup(ctx, o, svc, inputs, n)
+	defer stopAll(cs)
+	if err != nil {
+		return GroupRun{}, err
+	}
+	if _, err := env.probe.assignment(ctx, svc.Spec.DefaultGroup, inputs[0], n); err != nil {
+		return GroupRun{}, cs[0].annotate(err)
+	}
+	formed := time.Since(cs[0].started)
+	// CPU is counted from here: the start and the rebalances while the
+	// group formed are not the processing of the records.
+	base := make([]time.Duration, len(cs))
+	for i, c := range cs {
+		if base[i], err = cpuTime(c.cmd.Process.Pid); err != nil {
+			return GroupRun{}, err
+		}
+	}
+	changes, events, err := env.load(ctx, o, svc, log)
+	if err != nil {
+		return GroupRun{}, err
+	}
+	r, err := env.measureGroup(ctx, o, svc, inputs, changes, cs)
+	if err != nil {
+		return r, err
+	}
+	r.Formed = formed
+	for i := range r.CPU {
+		r.CPU[i] -= base[i]
+	}
+	log.Info("converged", "instances", n, "events", events, "elapsed", r.Elapsed, "per_second", int(r.Rate(events)),
+		"group_formed", formed, "split", r.Split, "processed", r.Processed, "cpu", r.CPU, "verified", r.Verified)
+	return r, nil
+}
+
+// profilePath is the CPU profile of a process of the phase ("" without
+// -profile); its allocation profile goes beside it (.alloc.pprof).
+func (e *env) profilePath(o Options, suffix string) string {
+	if o.ProfileDir == "" {
+		return ""
+	}
+	return filepath.Join(o.ProfileDir, filepath.Base(e.dir)+suffix+".pprof")
+}
+
+// runService runs the service as one process in its default group over
+// the records already produced, until converged, measures it, checks the
+// result and stops it.
+func (e *env) runService(ctx context.Context, o Options, svc Service, inputs []string, changes []shopsim.Change) (GroupRun, error) {
+	cs, err := e.startGroup(ctx, o, svc, inputs, 1)
+	defer stopAll(cs)
+	if err != nil {
+		return GroupRun{}, err
+	}
+	return e.measureGroup(ctx, o, svc, inputs, changes, cs)
+}
+
+// startGroup starts n processes of the service in its default group, each
+// with its own HTTP port, STATE_DIR and client id.
+func (e *env) startGroup(ctx context.Context, o Options, svc Service, inputs []string, n int) ([]*child, error) {
+	var cs []*child
+	for i := 1; i <= n; i++ {
+		spec := childSpec{name: "service", clientID: svc.Spec.Name, profile: e.profilePath(o, "")}
+		if n > 1 {
+			k := strconv.Itoa(i)
+			spec = childSpec{name: "service-" + k, clientID: svc.Spec.Name + "-" + k, profile: e.profilePath(o, "-i"+k)}
+		}
+		c, err := e.startService(ctx, o, svc, inputs, spec)
+		if err != nil {
+			return cs, err
+		}
+		cs = append(cs, c)
+	}
+	return cs, nil
+}
+
+func stopAll(cs []*child) {
+	for _, c := range cs {
+		c.Stop()
+	}
+}
+
+// measureGroup waits until the service's processes cs have converged,
+// measures them and checks the result.
+func (e *env) measureGroup(ctx context.Context, o Options, svc Service, inputs []string, changes []shopsim.Change, cs []*child) (GroupRun, error) {
 	group := svc.Spec.DefaultGroup
-	table := group + "-table"
+	r, err := e.converge(ctx, o.Sinks, svc, group, inputs, cs)
+	if err != nil {
+		return r, err
+	}
+	var dead float64
+	for _, c := range cs {
+		m, err := scrape(ctx, c.url)
+		if err != nil {
+			return r, err
+		}
+		r.Processed = append(r.Processed, m.sum("cdc_messages_total"))
+		if o.Sinks {
+			r.SinkWrites += int(m.sum("mirror_items_written_total") + m.sum("analytics_s3_objects_written_total"))
+		}
+		// A record the service could not read (a wrong format, a schema
+		// it could not get) is dead-lettered and counts as consumed.
+		dead += m.sum("cdc_dead_letters_total")
+	}
+	r.Verified = verify(ctx, e, svc, group, changes, o.Sinks)
+	if dead > 0 {
+		r.Verified = fmt.Sprintf("MISMATCH: %.0f records dead-lettered; %s", dead, r.Verified)
+	}
+	return r, nil
+}
+
+// runSkeleton runs the service's skeleton under its own group over the
+// same input records until it has consumed them all, and measures it.
+func (e *env) runSkeleton(ctx context.Context, o Options, svc Service, inputs []string) (GroupRun, error) {
+	group := SkeletonGroup(svc.Spec.Name)
+	c, err := e.startService(ctx, o, svc, inputs, childSpec{name: "skeleton", skeleton: true, group: group,
+		clientID: group, profile: e.profilePath(o, "-skeleton")})
+	if err != nil {
+		return GroupRun{}, err
+	}
+	defer c.Stop()
+	r, err := e.converge(ctx, false, svc, group, inputs, []*child{c})
+	if err != nil {
+		return r, err
+	}
+	if loop := r.LoopRecords(); r.TableWrites != loop {
+		r.Verified = fmt.Sprintf("MISMATCH: %d table writes for %d loop messages", r.TableWrites, loop)
+	} else {
+		r.Verified = fmt.Sprintf("%d table writes = loop messages", loop)
+	}
+	return r, nil
+}
+
+// converge waits until group has consumed every record of inputs and of
+// its loop (and, with sinks, the sink has every table change), then
+// measures the processes: the span from the first record the group wrote
+// to convergence, each process's CPU time and peak RSS, the loop topic's
+// spread and the table's writes, and the input partitions each process
+// owns (by its client id).
+func (e *env) converge(ctx context.Context, sinks bool, svc Service, group string, inputs []string, cs []*child) (GroupRun, error) {
+	r := GroupRun{Instances: len(cs)}
+	loop, table := group+"-loop", group+"-table"
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
-	if err := env.probe.waitCaughtUp(wctx, group, append(inputs, group+"-loop")...); err != nil {
-		return row, child.annotate(err)
+	if err := e.probe.waitCaughtUp(wctx, group, append(inputs, loop)...); err != nil {
+		return r, cs[0].annotate(err)
 	}
-	first, last, err := env.probe.span(ctx, table)
+	first, last, err := e.probe.span(ctx, loop, table)
 	if err != nil {
-		return row, err
+		return r, err
 	}
 	end := last
-	if o.Sinks {
-		if end, err = env.sinkConverged(wctx, svc, child, group, table); err != nil {
-			return row, child.annotate(err)
+	if sinks {
+		if end, err = e.sinkConverged(wctx, svc, cs, group, table); err != nil {
+			return r, cs[0].annotate(err)
 		}
 	}
-	row.Elapsed, row.Startup = end.Sub(first), first.Sub(child.started)
-	if row.PeakRSS, err = peakRSS(child.cmd.Process.Pid); err != nil {
-		return row, err
-	}
-	if row.CPU, err = cpuTime(child.cmd.Process.Pid); err != nil {
-		return row, err
-	}
-	if o.Sinks {
-		m, err := scrape(ctx, child.url)
+	r.Elapsed, r.Startup = end.Sub(first), first.Sub(cs[0].started)
+	for _, c := range cs {
+		rss, err := peakRSS(c.cmd.Process.Pid)
 		if err != nil {
-			return row, err
+			return r, err
 		}
-		row.SinkWrites = int(m.sum("mirror_items_written_total") + m.sum("analytics_s3_objects_written_total"))
+		cpu, err := cpuTime(c.cmd.Process.Pid)
+		if err != nil {
+			return r, err
+		}
+		r.PeakRSS, r.CPU = append(r.PeakRSS, rss), append(r.CPU, cpu)
 	}
-	row.Verified = verify(ctx, env, svc, child.url, changes, o.Sinks)
-	// A record the service could not read (a wrong format, a schema it
-	// could not get) is dead-lettered and counts as consumed: say so.
-	if m, err := scrape(ctx, child.url); err != nil {
-		return row, err
-	} else if dead := m.sum("cdc_dead_letters_total"); dead > 0 {
-		row.Verified = fmt.Sprintf("MISMATCH: %.0f records dead-lettered; %s", dead, row.Verified)
+	if r.Loop, err = e.probe.partitionCounts(loop); err != nil {
+		return r, err
 	}
-	log.Info("converged", "events", row.Events, "elapsed", row.Elapsed, "per_second", int(row.Rate()),
-		"startup", row.Startup, "cpu", row.CPU, "sink_writes", row.SinkWrites, "peak_rss_mib", row.PeakRSS>>20, "verified", row.Verified)
-	return row, nil
+	tc, err := e.probe.partitionCounts(table)
+	if err != nil {
+		return r, err
+	}
+	for _, n := range tc {
+		r.TableWrites += n
+	}
+	owned, err := e.probe.assignment(ctx, group, inputs[0], len(cs))
+	if err != nil {
+		return r, err
+	}
+	for _, c := range cs {
+		r.Split = append(r.Split, len(owned[c.clientID]))
+	}
+	return r, nil
 }
 
 // latency: the service runs on a fresh broker; the live shop's snapshot is
@@ -257,11 +521,11 @@ func latency(ctx context.Context, o Options, svc Service, row *Row) error {
 	}
 	defer env.Close()
 	inputs := topicsOf(svc, "dbserver1")
-	child, err := env.startService(ctx, o, svc, inputs)
+	svcChild, err := env.startService(ctx, o, svc, inputs, childSpec{name: "service", clientID: svc.Spec.Name, profile: env.profilePath(o, "")})
 	if err != nil {
 		return err
 	}
-	defer child.Stop()
+	defer svcChild.Stop()
 	group := svc.Spec.DefaultGroup
 	table := group + "-table"
 
@@ -301,12 +565,12 @@ func latency(ctx context.Context, o Options, svc Service, row *Row) error {
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
 	if err := env.probe.waitCaughtUp(wctx, group, append(inputs, group+"-loop")...); err != nil {
-		return child.annotate(err)
+		return svcChild.annotate(err)
 	}
-	if _, err := env.sinkConverged(wctx, svc, child, group, table); err != nil {
-		return child.annotate(err)
+	if _, err := env.sinkConverged(wctx, svc, []*child{svcChild}, group, table); err != nil {
+		return svcChild.annotate(err)
 	}
-	before, err := scrape(ctx, child.url)
+	before, err := scrape(ctx, svcChild.url)
 	if err != nil {
 		return err
 	}
@@ -327,12 +591,12 @@ func latency(ctx context.Context, o Options, svc Service, row *Row) error {
 		return fmt.Errorf("produce: %w", err)
 	}
 	if err := env.probe.waitCaughtUp(wctx, group, append(inputs, group+"-loop")...); err != nil {
-		return child.annotate(err)
+		return svcChild.annotate(err)
 	}
-	if _, err := env.sinkConverged(wctx, svc, child, group, table); err != nil {
-		return child.annotate(err)
+	if _, err := env.sinkConverged(wctx, svc, []*child{svcChild}, group, table); err != nil {
+		return svcChild.annotate(err)
 	}
-	after, err := scrape(ctx, child.url)
+	after, err := scrape(ctx, svcChild.url)
 	if err != nil {
 		return err
 	}
@@ -373,20 +637,4 @@ func workDir(o Options, svc Service, phase string) (string, error) {
 		return "", err
 	}
 	return dir, os.MkdirAll(dir, 0o755)
-}
-
-// Table writes rows as a Markdown table.
-func Table(w io.Writer, rows []Row) {
-	fmt.Fprintln(w, "| service | mode | input events | events/s | bare consumer/s | % of bare | events per CPU-s | sink writes | startup | p50 | p99 (at changes/s) | peak RSS | result |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-	for _, r := range rows {
-		p50, p99 := "-", "-"
-		if !math.IsNaN(r.P50) {
-			p50 = fmt.Sprintf("%.0f ms", r.P50*1000)
-			p99 = fmt.Sprintf("%.0f ms (%.0f/s, %d samples)", r.P99*1000, r.SteadyRate, r.Samples)
-		}
-		fmt.Fprintf(w, "| %s | %s | %d | %.0f | %.0f | %.0f%% | %.0f | %d | %.1f s | %s | %s | %d MiB | %s |\n",
-			r.Service, r.Mode, r.Events, r.Rate(), r.BareRate(), 100*r.Rate()/r.BareRate(), float64(r.Events)/r.CPU.Seconds(), r.SinkWrites,
-			r.Startup.Seconds(), p50, p99, r.PeakRSS>>20, r.Verified)
-	}
 }

@@ -119,46 +119,67 @@ func (e *env) Close() {
 	}
 }
 
-// child is a service process.
+// child is a service (or skeleton) process.
 type child struct {
-	cmd     *exec.Cmd
-	url     string
-	logPath string
-	started time.Time
-	done    chan error
+	cmd      *exec.Cmd
+	url      string
+	logPath  string
+	clientID string // KAFKA_CLIENT_ID: the member's client id in its group
+	started  time.Time
+	done     chan error
 }
 
-func (e *env) startService(ctx context.Context, o Options, svc Service, inputs []string) (*child, error) {
+// childSpec says which process to start: the service (-serve) or its
+// skeleton (-serve-skeleton), and what of the environment is its own.
+type childSpec struct {
+	name     string // log file (<name>.log) and state directory (<name>-state) in the phase's directory
+	skeleton bool
+	group    string // KAFKA_GROUP_ID; "" keeps the service's default
+	clientID string // KAFKA_CLIENT_ID
+	profile  string // -profile: the CPU profile's file ("" none); the allocation profile goes beside it
+}
+
+// startService starts one process of spec over the phase's broker (and
+// sink) and waits until its HTTP API answers.
+func (e *env) startService(ctx context.Context, o Options, svc Service, inputs []string, spec childSpec) (*child, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	c := &child{url: "http://127.0.0.1:" + strconv.Itoa(port), logPath: filepath.Join(e.dir, "service.log"), done: make(chan error, 1)}
+	c := &child{url: "http://127.0.0.1:" + strconv.Itoa(port), logPath: filepath.Join(e.dir, spec.name+".log"),
+		clientID: spec.clientID, done: make(chan error, 1)}
 	logf, err := os.Create(c.logPath)
 	if err != nil {
 		return nil, err
 	}
 	args := []string{"-serve", svc.Spec.Name}
-	if !o.Sinks {
+	if spec.skeleton {
+		args = []string{"-serve-skeleton", svc.Spec.Name}
+	} else if !o.Sinks {
 		args = append(args, "-no-sinks")
 	}
-	if o.ProfileDir != "" {
-		args = append(args, "-profile", filepath.Join(o.ProfileDir, filepath.Base(e.dir)+".pprof"))
+	if spec.profile != "" {
+		args = append(args, "-profile", spec.profile)
 	}
 	c.cmd = exec.Command(o.Exe, args...)
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
 	c.cmd.Env = append(os.Environ(),
 		"KAFKA_BOOTSTRAP_SERVERS="+strings.Join(e.kafka.Brokers(), ","),
 		"KAFKA_TOPICS="+strings.Join(inputs, ","),
+		"KAFKA_CLIENT_ID="+spec.clientID,
 		"HTTP_ADDR=127.0.0.1:"+strconv.Itoa(port),
-		"STATE_DIR="+filepath.Join(e.dir, "state"),
+		"STATE_DIR="+filepath.Join(e.dir, spec.name+"-state"),
 		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=bench",
 		"FLUSH_INTERVAL=1",
 	)
+	if spec.group != "" {
+		c.cmd.Env = append(c.cmd.Env, "KAFKA_GROUP_ID="+spec.group)
+	}
 	if e.sr != nil {
 		c.cmd.Env = append(c.cmd.Env, "SCHEMA_REGISTRY_URL="+e.sr.URL())
 	}
 	switch {
+	case spec.skeleton:
 	case e.dyn != nil:
 		c.cmd.Env = append(c.cmd.Env, "AWS_ENDPOINT_URL="+e.dyn.Endpoint())
 	case e.s3 != nil:
@@ -167,7 +188,7 @@ func (e *env) startService(ctx context.Context, o Options, svc Service, inputs [
 	c.started = time.Now()
 	if err := c.cmd.Start(); err != nil {
 		logf.Close()
-		return nil, fmt.Errorf("start %s: %w", svc.Spec.Name, err)
+		return nil, fmt.Errorf("start %s: %w", spec.name, err)
 	}
 	go func() { c.done <- c.cmd.Wait(); logf.Close() }()
 	// Wait for the API, so that a service that cannot start fails fast.
@@ -181,7 +202,7 @@ func (e *env) startService(ctx context.Context, o Options, svc Service, inputs [
 		select {
 		case err := <-c.done:
 			c.done <- err
-			return nil, c.annotate(fmt.Errorf("%s exited at start: %v", svc.Spec.Name, err))
+			return nil, c.annotate(fmt.Errorf("%s exited at start: %v", spec.name, err))
 		case <-ctx.Done():
 			c.Stop()
 			return nil, ctx.Err()
@@ -214,33 +235,39 @@ func (c *child) annotate(err error) error {
 }
 
 // sinkConverged waits until the sink holds every table change and returns
-// when its last write completed.
-func (e *env) sinkConverged(ctx context.Context, svc Service, c *child, group, table string) (time.Time, error) {
+// when its last write completed (the latest over the group's processes).
+func (e *env) sinkConverged(ctx context.Context, svc Service, cs []*child, group, table string) (time.Time, error) {
 	switch svc.Sink {
 	case SinkDynamo:
 		if err := e.probe.waitCaughtUp(ctx, group+"-dynamodb", table); err != nil {
 			return time.Time{}, err
 		}
-		m, err := scrape(ctx, c.url)
-		if err != nil {
-			return time.Time{}, err
+		ts := 0.0
+		for _, c := range cs {
+			m, err := scrape(ctx, c.url)
+			if err != nil {
+				return time.Time{}, err
+			}
+			ts = max(ts, m.max("mirror_last_write_timestamp_seconds"))
 		}
-		ts := m.max("mirror_last_write_timestamp_seconds")
 		if ts == 0 {
 			return time.Time{}, errors.New("the mirror reports no write")
 		}
 		return unixSeconds(ts), nil
 	default:
-		// Reports are flushed every FLUSH_INTERVAL (1s here): the first
-		// flush that starts after the processor caught up has everything.
+		// Reports are flushed every FLUSH_INTERVAL (1s here), by the
+		// process owning partition 0: the first flush that starts after
+		// the processor caught up has everything.
 		caught := time.Now()
 		for {
-			m, err := scrape(ctx, c.url)
-			if err != nil {
-				return time.Time{}, err
-			}
-			if ts := unixSeconds(m.max("analytics_s3_last_success_timestamp_seconds")); ts.After(caught) {
-				return ts, nil
+			for _, c := range cs {
+				m, err := scrape(ctx, c.url)
+				if err != nil {
+					return time.Time{}, err
+				}
+				if ts := unixSeconds(m.max("analytics_s3_last_success_timestamp_seconds")); ts.After(caught) {
+					return ts, nil
+				}
 			}
 			select {
 			case <-ctx.Done():
@@ -253,10 +280,11 @@ func (e *env) sinkConverged(ctx context.Context, svc Service, c *child, group, t
 
 func unixSeconds(s float64) time.Time { return time.Unix(0, int64(s*1e9)) }
 
-// verify compares the converged result with the oracle, as far as the run
-// can see it: every DynamoDB item's stock (inventory), the number of
-// documents (search), the summary report (analytics).
-func verify(ctx context.Context, e *env, svc Service, url string, changes []shopsim.Change, sinks bool) string {
+// verify compares the converged result with the oracle: with DynamoDB,
+// every item's stock (inventory) or the number of documents (search);
+// otherwise (no sinks, or the analytics' S3) the group table read from
+// Kafka (verifyTable).
+func verify(ctx context.Context, e *env, svc Service, group string, changes []shopsim.Change, sinks bool) string {
 	switch {
 	case svc.Spec.Name == "inventory-service" && sinks:
 		want := oracle.ExpectInventory(changes)
@@ -288,7 +316,7 @@ func verify(ctx context.Context, e *env, svc Service, url string, changes []shop
 		}
 		return fmt.Sprintf("%d DynamoDB documents = oracle count", len(want))
 	default:
-		return "-"
+		return verifyTable(ctx, e.probe, svc.Spec.Name, group, changes)
 	}
 }
 
