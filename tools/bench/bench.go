@@ -129,6 +129,7 @@ type Row struct {
 type GroupRun struct {
 	Instances int
 	Elapsed   time.Duration   // first record the group wrote (loop or table) to converged sink
+	Processor time.Duration   // first to last record the group wrote: Elapsed without the sink
 	Startup   time.Duration   // first process start to that record
 	Formed    time.Duration   // scale-out: first process start to the group formed with every process
 	CPU       []time.Duration // per process, until converged: startup included, except in the scale-out phase (from Formed on)
@@ -147,6 +148,10 @@ type GroupRun struct {
 
 // Rate is the events per second of a run over events input records.
 func (r GroupRun) Rate(events int) float64 { return float64(events) / r.Elapsed.Seconds() }
+
+// ProcessorRate is the events per second of the run's processor alone
+// (without the sink's convergence).
+func (r GroupRun) ProcessorRate(events int) float64 { return float64(events) / r.Processor.Seconds() }
 
 // CPUTotal is the CPU time of all the run's processes.
 func (r GroupRun) CPUTotal() time.Duration {
@@ -252,9 +257,11 @@ func (e *env) load(ctx context.Context, o Options, svc Service, log *slog.Logger
 		}
 	}
 	log.Info("producing", "changes", len(changes), "records", len(recs), "service_inputs", events)
+	start := time.Now()
 	if err := produceAll(ctx, e.kafka.Brokers(), recs); err != nil {
 		return nil, 0, err
 	}
+	log.Info("produced", "records", len(recs), "elapsed", time.Since(start))
 	return changes, events, nil
 }
 
@@ -306,7 +313,7 @@ func throughput(ctx context.Context, o Options, svc Service) (Row, error) {
 	}
 	row.Skeleton = &sk
 	log.Info("skeleton converged", "elapsed", sk.Elapsed, "per_second", int(sk.Rate(row.Events)), "startup", sk.Startup,
-		"cpu", sk.CPU, "loop", sk.LoopRecords(), "table", sk.TableWrites, "service_per_skeleton", row.Rate()/sk.Rate(row.Events))
+		"cpu", sk.CPU, "loop", sk.LoopRecords(), "table", sk.TableWrites, "service_per_skeleton", row.Main.ProcessorRate(row.Events)/sk.Rate(row.Events))
 	return row, nil
 }
 
@@ -478,7 +485,7 @@ func (e *env) converge(ctx context.Context, sinks bool, svc Service, group strin
 			return r, cs[0].annotate(err)
 		}
 	}
-	r.Elapsed, r.Startup = end.Sub(first), first.Sub(cs[0].started)
+	r.Elapsed, r.Processor, r.Startup = end.Sub(first), last.Sub(first), first.Sub(cs[0].started)
 	for _, c := range cs {
 		rss, err := peakRSS(c.cmd.Process.Pid)
 		if err != nil {

@@ -54,7 +54,7 @@ func TestCPUPerThousand(t *testing.T) {
 func TestTablesPrintSkeletonAndScaleOut(t *testing.T) {
 	loop := []int64{10, 10, 10, 10}
 	run := func(n int, elapsed time.Duration) GroupRun {
-		r := GroupRun{Instances: n, Elapsed: elapsed, Loop: loop, TableWrites: 60, Verified: "ok"}
+		r := GroupRun{Instances: n, Elapsed: elapsed, Processor: elapsed, Loop: loop, TableWrites: 60, Verified: "ok"}
 		for i := 0; i < n; i++ {
 			r.CPU = append(r.CPU, time.Second)
 			r.PeakRSS = append(r.PeakRSS, 100<<20)
