@@ -105,6 +105,8 @@ func bucket(stack []string, gc bool) string {
 				return BucketProduce
 			}
 			return BucketGoka
+		case strings.Contains(f, "cdcflow/internal/kafka."): // the ordered commits around Goka's consumer-group handler
+			return BucketGoka
 		}
 	}
 	for _, f := range stack {

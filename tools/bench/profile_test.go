@@ -40,6 +40,7 @@ func TestBucketOfStacks(t *testing.T) {
 		{"consumer group heartbeat", []string{sarama + "(*Broker).Heartbeat", sarama + "(*consumerGroupSession).heartbeatLoop"}, BucketConsume},
 		{"response receiver", []string{"syscall.Read", "bufio.(*Reader).Read", sarama + "(*Broker).responseReceiver"}, BucketSarama},
 		{"goka dispatch", []string{goka + "(*PartitionProcessor).run.func2"}, BucketGoka},
+		{"ordered commits", []string{"runtime.chansend", cdc + "internal/kafka.(*orderedHandler).ConsumeClaim.func1"}, BucketGoka},
 		{"view", []string{"github.com/syndtr/goleveldb/leveldb.(*DB).Put", goka + "(*PartitionTable).loadMessages", goka + "(*View).Run.func1"}, BucketViews},
 		{"view query", []string{cdc + "views/analytics.Read"}, BucketViews},
 		{"mirror", []string{cdc + "sinks/mirror.(*Mirror).flush"}, BucketSinks},
