@@ -16,9 +16,10 @@ import (
 
 // Analytics builds the analytics-service. Its whole topology:
 //
-//	group <KAFKA_GROUP_ID>         orders, order_items → table (orders, lines and the aggregates);
+//	group <KAFKA_GROUP_ID>         orders, order_items → table (orders and lines);
 //	                               undecodable records → DLQ_TOPIC
-//	view  of that table            GET /v1/reports/{name}, /v1/reports/windows; read by the flusher
+//	view  of that table            folds the figures per partition (views/analytics.Fold):
+//	                               GET /v1/reports/{name}, /v1/reports/windows; read by the flusher
 //	tail  of DLQ_TOPIC             GET /v1/dead-letters/analytics-service (the newest dead letters)
 //	flusher                        the view's reports → S3 S3_BUCKET every FLUSH_INTERVAL and at
 //	                               shutdown, by the instance owning partition 0 (when set);
@@ -53,15 +54,17 @@ func Analytics(ctx context.Context, cfg config.Config, d Deps, srv *httpapi.Serv
 	if err != nil {
 		return nil, err
 	}
-	view, err := w.view("report view", analytics.Table(group), analytics.TableCodec{})
+	fold := anviews.NewFold()
+	view, err := w.view("report view", analytics.Table(group), analytics.TableCodec{},
+		goka.WithViewStorageBuilder(fold.Storage(d.Kafka.ViewStorage)))
 	if err != nil {
 		return nil, err
 	}
-	anviews.Routes(srv, view)
+	anviews.Routes(srv, fold)
 	w.deadLetters()
 	if d.S3 != nil && cfg.S3Bucket != "" {
 		flusher, err = s3report.New(s3report.Options{
-			Client: d.S3, Bucket: cfg.S3Bucket, Table: view, Ready: view.Recovered,
+			Client: d.S3, Bucket: cfg.S3Bucket, Reports: fold, Ready: view.Recovered,
 			Interval: cfg.FlushInterval, Registerer: d.Registry, Service: cfg.Service.Name, Log: d.Log,
 		})
 		if err != nil {

@@ -1,31 +1,35 @@
-// Package analytics keeps the shop's sales figures in a Goka group table,
-// from the orders and order_items change streams: daily sales, product
+// Package analytics keeps the shop's orders and order lines in a Goka
+// group table, from the orders and order_items change streams, and
+// defines the sales figures over them (Figures): daily sales, product
 // sales, customer metrics, the order status distribution and 5-minute
 // windows of order creation time, always over the current state of all
 // orders and lines.
 //
 // The graph: the two CDC inputs re-key each change by its entity onto the
-// group's loopback topic. An order's state turns each of its changes into
-// deltas for its day, customer, status and window (the old contribution
-// withdrawn, the new one added); an order line's state turns each of its
-// changes into deltas for its product and its order's item count, and an
-// order passes a change of its item count on to its window. Aggregates
-// only add up the deltas they receive.
+// group's loopback topic; an order absorbs its changes, a line its
+// changes and passes the change of its quantity on to its order (whose
+// window counts its items). That is one table write per order change and
+// two per line change.
 //
-//	orders ──decode──▶ loop o/<id> ─▶ Order ─delta─▶ loop d/<day>, c/<customer>, s/<status>, w/<window>
-//	order_items ─decode─▶ loop l/<id> ─▶ Line ─delta─▶ loop p/<product> ─▶ ProductSales
-//	                                         └─items─▶ loop o/<order> ─▶ Order ─items─▶ loop w/<window>
+//	orders ──decode──▶ loop o/<id> ─▶ Order
+//	order_items ─decode─▶ loop l/<id> ─▶ Line ─items─▶ loop o/<order> ─▶ Order
 //	(undecodable records ─▶ dead-letter topic)
+//
+// No entity holds an aggregate: the figures are a function of the orders
+// and lines, which a view folds per partition as the changelog brings them
+// and sums when read (views/analytics). Nothing that every order touches
+// (a day, a status, a window) is a key, so no partition is hot.
 //
 // Exactly-once effects come from package delivery: Applied rejects the
 // connector's redeliveries at the order and line, Outbox/Replay re-emits a
-// reprocessed message's deltas identically, and Marks at every receiver of
-// deltas drops the copies.
+// reprocessed line change's item change identically, and Marks at the
+// order drops the copies.
 package analytics
 
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
@@ -36,12 +40,8 @@ import (
 	"github.com/cdcflow/cdcflow/processors/delivery"
 )
 
-// How many callbacks' emits an entity remembers for replay after a crash.
-// An order emits on its own changes and on every change of its lines.
-const (
-	orderOutboxKeep = 8
-	lineOutboxKeep  = 4
-)
+// How many callbacks' emits a line remembers for replay after a crash.
+const lineOutboxKeep = 4
 
 // Config configures the analytics group graph.
 type Config struct {
@@ -73,7 +73,8 @@ func Define(cfg Config) *goka.GroupGraph {
 // Metrics counts the analytics' decisions.
 type Metrics struct {
 	Duplicates *prometheus.CounterVec // kind: order, line, delta
-	Deltas     *prometheus.CounterVec // kind: daily, product, customer, status, window, order
+	Deltas     *prometheus.CounterVec // kind: order
+	Retired    prometheus.Counter
 }
 
 // NewMetrics creates and registers the analytics metrics.
@@ -83,9 +84,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Changes and deltas recognised as already applied."}, []string{"kind"}),
 		Deltas: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "analytics_deltas_emitted_total",
 			Help: "Deltas sent on the loopback topic, by receiving entity."}, []string{"kind"}),
+		Retired: prometheus.NewCounter(prometheus.CounterOpts{Name: "analytics_retired_deltas_total",
+			Help: "Deltas of the first release to an aggregate key, which no longer exists: the key is deleted."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Duplicates, m.Deltas)
+		reg.MustRegister(m.Duplicates, m.Deltas, m.Retired)
 	}
 	return m
 }
@@ -121,38 +124,33 @@ func (p *processor) onLoop(ctx goka.Context, msg interface{}) {
 		ctx.Fail(fmt.Errorf("key %q: %w", ctx.Key(), err))
 		return
 	}
-	k, _, ok := kindOf(ctx.Key())
+	key := ctx.Key()
 	switch {
-	case ok && k.prefix == OrderPrefix && (ev.kind == evOrder || ev.kind == evDelta):
+	case strings.HasPrefix(key, OrderPrefix) && (ev.kind == evOrder || ev.kind == evDelta):
 		p.onOrder(ctx, ev)
-	case ok && k.prefix == LinePrefix && ev.kind == evLine:
+	case strings.HasPrefix(key, LinePrefix) && ev.kind == evLine:
 		p.onLine(ctx, ev)
-	case ok && k.aggregate && ev.kind == evDelta:
-		p.onAggregate(ctx, k, ev)
+	case isRetiredKey(key) && ev.kind == evDelta:
+		// Sent by the first release to an aggregate it kept as a key; the
+		// figures are folded from the orders and lines now, which hold
+		// the change already. Its stale value goes.
+		ctx.Delete()
+		p.cfg.Metrics.Retired.Inc()
 	default:
-		ctx.Fail(fmt.Errorf("key %q: loop event of kind %d has no receiver", ctx.Key(), ev.kind))
+		ctx.Fail(fmt.Errorf("key %q: loop event of kind %d has no receiver", key, ev.kind))
 	}
 }
 
-// onOrder applies an order's change, or a change of its lines' quantity,
-// and passes the differences on to its aggregates.
+// onOrder applies an order's change, or a change of its lines' quantity.
 func (p *processor) onOrder(ctx goka.Context, ev event) {
-	out := delivery.Update(ctx, newOrder, orderOutboxKeep, func(o *Order, em *delivery.Emitter) bool {
-		var ds deltas
-		switch ev.kind {
-		case evOrder:
-			d, ok := applyOrder(o, ev)
-			if !ok {
-				return false
-			}
-			ds = d
-		case evDelta:
-			if !o.Marks.Admit(ev.origin) {
-				return false
-			}
-			ds = applyOrderItems(o, ev.delta)
+	out := delivery.Update(ctx, newOrder, 0, func(o *Order, _ *delivery.Emitter) bool {
+		if ev.kind == evOrder {
+			return applyOrder(o, ev)
 		}
-		p.emit(em, ds)
+		if !o.Marks.Admit(ev.origin) {
+			return false
+		}
+		applyOrderItems(o, ev.delta)
 		return true
 	})
 	if out == delivery.Duplicate {
@@ -164,45 +162,19 @@ func (p *processor) onOrder(ctx goka.Context, ev event) {
 	}
 }
 
-// onLine applies an order line's change and passes the differences on to
-// its product and its order.
+// onLine applies an order line's change and passes the change of its
+// quantity on to its order.
 func (p *processor) onLine(ctx goka.Context, ev event) {
 	out := delivery.Update(ctx, newLine, lineOutboxKeep, func(l *Line, em *delivery.Emitter) bool {
-		ds, ok := applyLine(l, ev)
-		if ok {
-			p.emit(em, ds)
+		items, ok := applyLine(l, ev)
+		for _, c := range items {
+			em.Loopback(OrderKey(c.order), deltaEvent(em.Origin(), Delta{Items: c.items}))
+			p.cfg.Metrics.Deltas.WithLabelValues("order").Inc()
 		}
 		return ok
 	})
 	if out == delivery.Duplicate {
 		p.cfg.Metrics.Duplicates.WithLabelValues("line").Inc()
-	}
-}
-
-// onAggregate adds a delta to an aggregate of kind k.
-func (p *processor) onAggregate(ctx goka.Context, k *kind, ev event) {
-	fresh := func() aggregate { return k.state.New().(aggregate) }
-	out := delivery.Update(ctx, fresh, 0, func(a aggregate, _ *delivery.Emitter) bool {
-		if !a.marks().Admit(ev.origin) {
-			return false
-		}
-		a.add(ev.delta)
-		return true
-	})
-	if out == delivery.Duplicate {
-		p.cfg.Metrics.Duplicates.WithLabelValues("delta").Inc()
-	}
-}
-
-// emit sends deltas on the loopback, each tagged with its origin.
-func (p *processor) emit(em *delivery.Emitter, out deltas) {
-	for _, d := range out {
-		em.Loopback(d.key, deltaEvent(em.Origin(), d.delta))
-		name := "unknown"
-		if k, _, ok := kindOf(d.key); ok {
-			name = k.state.Name
-		}
-		p.cfg.Metrics.Deltas.WithLabelValues(name).Inc()
 	}
 }
 

@@ -10,16 +10,11 @@ import (
 	"github.com/cdcflow/cdcflow/processors/delivery"
 )
 
-// Table key prefixes: one group table holds every kind of entity, the kind
-// told by the prefix of its key.
+// Table key prefixes: one group table holds the orders and the order
+// lines, the kind told by the prefix of its key.
 const (
-	OrderPrefix    = "o/" // o/<order id>: *Order
-	LinePrefix     = "l/" // l/<line id>: *Line
-	DailyPrefix    = "d/" // d/<YYYY-MM-DD>: *Daily
-	ProductPrefix  = "p/" // p/<product id>: *ProductSales
-	CustomerPrefix = "c/" // c/<customer id>: *Customer
-	StatusPrefix   = "s/" // s/<status>: *Status
-	WindowPrefix   = "w/" // w/<window start, Unix seconds>: *Window
+	OrderPrefix = "o/" // o/<order id>: *Order
+	LinePrefix  = "l/" // l/<line id>: *Line
 )
 
 // WindowSeconds is the length of the tumbling windows.
@@ -33,25 +28,6 @@ func OrderKey(id int64) string { return OrderPrefix + strconv.FormatInt(id, 10) 
 
 // LineKey is the table key of an order line.
 func LineKey(id int64) string { return LinePrefix + strconv.FormatInt(id, 10) }
-
-// DailyKey is the table key of the UTC day of a created_at in Unix
-// microseconds.
-func DailyKey(createdAtUs int64) string { return DailyPrefix + Day(createdAtUs) }
-
-// ProductKey is the table key of a product's sales.
-func ProductKey(id int64) string { return ProductPrefix + strconv.FormatInt(id, 10) }
-
-// CustomerKey is the table key of a customer's figures.
-func CustomerKey(id int64) string { return CustomerPrefix + strconv.FormatInt(id, 10) }
-
-// StatusKey is the table key of an order status's count.
-func StatusKey(status string) string { return StatusPrefix + status }
-
-// WindowKey is the table key of the window holding a created_at in Unix
-// microseconds.
-func WindowKey(createdAtUs int64) string {
-	return WindowPrefix + strconv.FormatInt(WindowStart(createdAtUs), 10)
-}
 
 // Day is the UTC day ("2025-01-15") of a time in Unix microseconds.
 func Day(us int64) string { return time.UnixMicro(us).UTC().Format(DayLayout) }
@@ -71,10 +47,11 @@ func WindowStart(us int64) int64 {
 }
 
 // Order is the state of one order: its row as of the latest change absorbed
-// and the quantity of its live lines. While Live, the order contributes to
-// its day, customer, status and window; a line may arrive before its order,
-// which then holds ItemsQty only. A deleted order keeps Applied (and
-// ItemsQty, which its remaining lines still change) as a tombstone.
+// and the quantity of its live lines. While Live, the order counts in its
+// day, customer, status and window (Figures); a line may arrive before its
+// order, which then holds ItemsQty only. A deleted order keeps Applied,
+// CreatedAt and ItemsQty (which its remaining lines still change) as a
+// tombstone.
 type Order struct {
 	Applied    delivery.Applied
 	Live       bool
@@ -85,10 +62,10 @@ type Order struct {
 	CreatedAt  int64 // Unix µs UTC
 	ItemsQty   int64 // Σ quantity of the order's live lines
 	Marks      delivery.Marks
-	Outbox     delivery.Outbox
 }
 
-// Line is the state of one order line: its current contribution.
+// Line is the state of one order line: its current row and the outbox of
+// the item changes it sent its orders.
 type Line struct {
 	Applied    delivery.Applied
 	Live       bool
@@ -99,57 +76,7 @@ type Line struct {
 	Outbox     delivery.Outbox
 }
 
-// Daily is the sales of one UTC day of created_at.
-type Daily struct {
-	TotalCents int64
-	OrderCount int64
-	Marks      delivery.Marks
-}
-
-// ProductSales is one product's sales over the live lines.
-type ProductSales struct {
-	QuantitySold int64
-	RevenueCents int64 // Σ quantity × line price
-	LiveLines    int64
-	Marks        delivery.Marks
-}
-
-// Customer is one customer's figures over their live orders.
-type Customer struct {
-	OrderCount      int64
-	TotalSpentCents int64
-	Marks           delivery.Marks
-}
-
-// Status is the number of live orders in one status.
-type Status struct {
-	Count int64
-	Marks delivery.Marks
-}
-
-// Window is one 5-minute tumbling window of order creation time.
-type Window struct {
-	Orders       int64
-	RevenueCents int64
-	ItemsSold    int64 // Σ quantity of the live lines of the window's live orders
-	Marks        delivery.Marks
-}
-
-// IsZero reports whether the day has no live order.
-func (d *Daily) IsZero() bool { return d.TotalCents == 0 && d.OrderCount == 0 }
-
-// IsZero reports whether the product has no live line.
-func (p *ProductSales) IsZero() bool {
-	return p.QuantitySold == 0 && p.RevenueCents == 0 && p.LiveLines == 0
-}
-
-// IsZero reports whether the customer has no live order.
-func (c *Customer) IsZero() bool { return c.OrderCount == 0 && c.TotalSpentCents == 0 }
-
-// IsZero reports whether the window has no live order and no item.
-func (w *Window) IsZero() bool { return w.Orders == 0 && w.RevenueCents == 0 && w.ItemsSold == 0 }
-
-// MarshalState implements the state encoding.
+// MarshalState implements the state encoding (layout 2).
 func (o *Order) MarshalState(w *state.Writer) {
 	o.Applied.MarshalState(w)
 	w.Bool(o.Live)
@@ -160,11 +87,12 @@ func (o *Order) MarshalState(w *state.Writer) {
 	w.Varint(o.CreatedAt)
 	w.Varint(o.ItemsQty)
 	o.Marks.MarshalState(w)
-	o.Outbox.MarshalState(w)
 }
 
-// UnmarshalState implements the state encoding.
-func (o *Order) UnmarshalState(r *state.Reader, _ int) error {
+// UnmarshalState implements the state encoding. Layout 1 ended with the
+// outbox of the deltas an order sent its aggregates, which no longer
+// exist: it is read and dropped.
+func (o *Order) UnmarshalState(r *state.Reader, version int) error {
 	o.Applied.UnmarshalState(r)
 	o.Live = r.Bool()
 	o.Deleted = r.Bool()
@@ -174,7 +102,10 @@ func (o *Order) UnmarshalState(r *state.Reader, _ int) error {
 	o.CreatedAt = r.Varint()
 	o.ItemsQty = r.Varint()
 	o.Marks.UnmarshalState(r)
-	o.Outbox.UnmarshalState(r)
+	if version == 1 {
+		var sent delivery.Outbox
+		sent.UnmarshalState(r)
+	}
 	return r.Err()
 }
 
@@ -201,83 +132,6 @@ func (l *Line) UnmarshalState(r *state.Reader, _ int) error {
 	return r.Err()
 }
 
-// MarshalState implements the state encoding.
-func (d *Daily) MarshalState(w *state.Writer) {
-	w.Varint(d.TotalCents)
-	w.Varint(d.OrderCount)
-	d.Marks.MarshalState(w)
-}
-
-// UnmarshalState implements the state encoding.
-func (d *Daily) UnmarshalState(r *state.Reader, _ int) error {
-	d.TotalCents = r.Varint()
-	d.OrderCount = r.Varint()
-	d.Marks.UnmarshalState(r)
-	return r.Err()
-}
-
-// MarshalState implements the state encoding.
-func (p *ProductSales) MarshalState(w *state.Writer) {
-	w.Varint(p.QuantitySold)
-	w.Varint(p.RevenueCents)
-	w.Varint(p.LiveLines)
-	p.Marks.MarshalState(w)
-}
-
-// UnmarshalState implements the state encoding.
-func (p *ProductSales) UnmarshalState(r *state.Reader, _ int) error {
-	p.QuantitySold = r.Varint()
-	p.RevenueCents = r.Varint()
-	p.LiveLines = r.Varint()
-	p.Marks.UnmarshalState(r)
-	return r.Err()
-}
-
-// MarshalState implements the state encoding.
-func (c *Customer) MarshalState(w *state.Writer) {
-	w.Varint(c.OrderCount)
-	w.Varint(c.TotalSpentCents)
-	c.Marks.MarshalState(w)
-}
-
-// UnmarshalState implements the state encoding.
-func (c *Customer) UnmarshalState(r *state.Reader, _ int) error {
-	c.OrderCount = r.Varint()
-	c.TotalSpentCents = r.Varint()
-	c.Marks.UnmarshalState(r)
-	return r.Err()
-}
-
-// MarshalState implements the state encoding.
-func (s *Status) MarshalState(w *state.Writer) {
-	w.Varint(s.Count)
-	s.Marks.MarshalState(w)
-}
-
-// UnmarshalState implements the state encoding.
-func (s *Status) UnmarshalState(r *state.Reader, _ int) error {
-	s.Count = r.Varint()
-	s.Marks.UnmarshalState(r)
-	return r.Err()
-}
-
-// MarshalState implements the state encoding.
-func (w *Window) MarshalState(wr *state.Writer) {
-	wr.Varint(w.Orders)
-	wr.Varint(w.RevenueCents)
-	wr.Varint(w.ItemsSold)
-	w.Marks.MarshalState(wr)
-}
-
-// UnmarshalState implements the state encoding.
-func (w *Window) UnmarshalState(r *state.Reader, _ int) error {
-	w.Orders = r.Varint()
-	w.RevenueCents = r.Varint()
-	w.ItemsSold = r.Varint()
-	w.Marks.UnmarshalState(r)
-	return r.Err()
-}
-
 // TableCodec is the goka.Codec of the group table: the value of each
 // kind (kinds.go) under its keys.
 type TableCodec struct{}
@@ -285,15 +139,32 @@ type TableCodec struct{}
 // Encode implements goka.Codec.
 func (TableCodec) Encode(v any) ([]byte, error) { return tableKinds.Encode(v) }
 
-// Decode implements goka.Codec.
-func (TableCodec) Decode(data []byte) (any, error) { return tableKinds.Decode(data) }
+// Decode implements goka.Codec. A value of a retired kind decodes to a
+// Retired.
+func (TableCodec) Decode(data []byte) (any, error) {
+	if len(data) > 0 {
+		if name, ok := retiredTags[data[0]&0x0f]; ok {
+			return Retired{Kind: name}, nil
+		}
+	}
+	return tableKinds.Decode(data)
+}
+
+// Retired is the value of a key of the first release's aggregates (tags 3
+// to 7, see kinds): its content is not read, it counts in nothing, and it
+// is deleted when a delta reaches it.
+type Retired struct {
+	Kind string // "daily", "product", "customer", "status" or "window"
+}
+
+var retiredTags = map[byte]string{3: "daily", 4: "product", 5: "customer", 6: "status", 7: "window"}
 
 // Events travel on the group's loopback topic, keyed by the entity they
 // change.
 const (
 	evOrder byte = 1 // an order row change, keyed by order
 	evLine  byte = 2 // an order line change, keyed by line
-	evDelta byte = 3 // a change of figures, keyed by the receiving entity
+	evDelta byte = 3 // a change of an order's items, keyed by the order
 )
 
 // event is the decoded form of a loopback message.

@@ -27,7 +27,7 @@ func gaugeValue(t *testing.T, g prometheus.Gauge) float64 {
 func TestBreakerBoundsPutsWhileS3Fails(t *testing.T) {
 	s3c, table := newFakeS3(), shopTable()
 	const threshold, cooldown, outage = 3, 200 * time.Millisecond, time.Second
-	f, err := New(Options{Client: s3c, Bucket: "lake", Table: table, Leader: true, Interval: 5 * time.Minute,
+	f, err := New(Options{Client: s3c, Bucket: "lake", Reports: table, Leader: true, Interval: 5 * time.Minute,
 		RetryBase: time.Millisecond, RetryMax: 4 * time.Millisecond,
 		BreakerThreshold: threshold, BreakerCooldown: cooldown, Log: quiet()})
 	if err != nil {

@@ -3,7 +3,6 @@ package s3report
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"slices"
 	"testing"
@@ -26,7 +25,7 @@ func TestWritesToS3(t *testing.T) {
 	if err := f.Flush(ctx, time.Date(2025, 1, 15, 12, 5, 0, 0, time.UTC)); err != nil {
 		t.Fatal(err)
 	}
-	table.set(fmt.Sprint("w/", w1010), &analytics.Window{Orders: 2, RevenueCents: 2500, ItemsSold: 7})
+	table.setWindow(w1010, analytics.WindowSales{Orders: 2, Cents: 2500, Items: 7})
 	if err := f.Flush(ctx, time.Date(2025, 1, 15, 12, 10, 0, 0, time.UTC)); err != nil {
 		t.Fatal(err)
 	}

@@ -54,11 +54,12 @@ const DefaultShutdownTimeout = 20 * time.Second
 // the defaults of package s3put (DefaultRetryBase, DefaultRetryMax,
 // DefaultBreakerThreshold, DefaultBreakerCooldown).
 type Options struct {
-	Client s3put.API       // required; *s3.Client satisfies it
-	Bucket string          // S3_BUCKET, required
-	Table  analytics.Table // the analytics view, required
-	Ready  func() bool     // optional: flush only while true (e.g. view.Recovered)
-	Leader bool            // initial leadership, until SetLeader says otherwise
+	Client s3put.API // required; *s3.Client satisfies it
+	Bucket string    // S3_BUCKET, required
+	// Reports are the figures, required (the analytics view's Fold).
+	Reports analytics.Source
+	Ready   func() bool // optional: flush only while true (e.g. view.Recovered)
+	Leader  bool        // initial leadership, until SetLeader says otherwise
 	// Interval is FLUSH_INTERVAL (internal/config owns its default);
 	// periodic flushes happen at the multiples of it (UTC), the same
 	// instants on every instance. Required: positive.
@@ -172,8 +173,8 @@ func New(opts Options) (*Flusher, error) {
 		return nil, errors.New("s3report: no S3 client")
 	case opts.Bucket == "":
 		return nil, errors.New("s3report: no bucket (S3_BUCKET)")
-	case opts.Table == nil:
-		return nil, errors.New("s3report: no analytics view")
+	case opts.Reports == nil:
+		return nil, errors.New("s3report: no reports source (the analytics view's fold)")
 	case opts.Interval <= 0:
 		return nil, fmt.Errorf("s3report: flush interval %s is not positive (FLUSH_INTERVAL)", opts.Interval)
 	}
@@ -317,7 +318,7 @@ func (f *Flusher) Flush(ctx context.Context, at time.Time) error {
 }
 
 func (f *Flusher) flush(ctx context.Context, at time.Time) error {
-	snap, err := analytics.Read(f.opts.Table)
+	snap, err := f.opts.Reports.Snapshot()
 	if err != nil {
 		return fmt.Errorf("s3report: %w", err)
 	}

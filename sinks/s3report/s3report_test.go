@@ -22,6 +22,7 @@ import (
 
 	"github.com/cdcflow/cdcflow/processors/analytics"
 	"github.com/cdcflow/cdcflow/sinks/s3put"
+	anviews "github.com/cdcflow/cdcflow/views/analytics"
 )
 
 // fakeS3 records puts; fail decides whether an attempt fails.
@@ -74,62 +75,40 @@ func (f *fakeS3) setFail(fail func(key string, attempt int) bool) {
 	f.fail = fail
 }
 
-// mapTable is an analytics view over a map.
-type mapTable struct {
+// figures is a reports source over figures the test sets.
+type figures struct {
 	mu sync.Mutex
-	m  map[string]interface{}
+	f  *analytics.Figures
 }
 
-func (t *mapTable) set(key string, v interface{}) {
+// setWindow sets a window's figures.
+func (t *figures) setWindow(start int64, w analytics.WindowSales) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.m[key] = v
+	t.f.Windows[start] = w
 }
 
-func (t *mapTable) Get(key string) (interface{}, error) {
+// Snapshot implements anviews.Source.
+func (t *figures) Snapshot() (*anviews.Snapshot, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.m[key], nil
+	return anviews.SnapshotOf(t.f), nil
 }
-
-func (t *mapTable) Iterator() (goka.Iterator, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	it := &mapIter{i: -1}
-	for k, v := range t.m {
-		it.keys = append(it.keys, k)
-		it.vals = append(it.vals, v)
-	}
-	return it, nil
-}
-
-type mapIter struct {
-	keys []string
-	vals []interface{}
-	i    int
-}
-
-func (it *mapIter) Next() bool                  { it.i++; return it.i < len(it.keys) }
-func (it *mapIter) Err() error                  { return nil }
-func (it *mapIter) Key() string                 { return it.keys[it.i] }
-func (it *mapIter) Value() (interface{}, error) { return it.vals[it.i], nil }
-func (it *mapIter) Release()                    {}
-func (it *mapIter) Seek(string) bool            { return false }
 
 var (
 	w1005 = time.Date(2025, 1, 15, 10, 5, 0, 0, time.UTC).Unix()
 	w1010 = time.Date(2025, 1, 15, 10, 10, 0, 0, time.UTC).Unix()
 )
 
-func shopTable() *mapTable {
-	return &mapTable{m: map[string]interface{}{
-		"d/2025-01-15":          &analytics.Daily{TotalCents: 1999, OrderCount: 2},
-		"p/3":                   &analytics.ProductSales{QuantitySold: 1, RevenueCents: 1999, LiveLines: 1},
-		"c/7":                   &analytics.Customer{OrderCount: 2, TotalSpentCents: 1999},
-		"s/pending":             &analytics.Status{Count: 2},
-		fmt.Sprint("w/", w1005): &analytics.Window{Orders: 1, RevenueCents: 999, ItemsSold: 1},
-		fmt.Sprint("w/", w1010): &analytics.Window{Orders: 1, RevenueCents: 1000},
-	}}
+func shopTable() *figures {
+	f := analytics.NewFigures()
+	f.Days["2025-01-15"] = analytics.Sales{Orders: 2, Cents: 1999}
+	f.Products[3] = analytics.ProductTotals{Quantity: 1, RevenueCents: 1999, Lines: 1}
+	f.Customers[7] = analytics.Sales{Orders: 2, Cents: 1999}
+	f.Statuses["pending"] = 2
+	f.Windows[w1005] = analytics.WindowSales{Orders: 1, Cents: 999, Items: 1}
+	f.Windows[w1010] = analytics.WindowSales{Orders: 1, Cents: 1000}
+	return &figures{f: f}
 }
 
 // clock is a schedule the test drives: every After call is handed to the
@@ -177,9 +156,9 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func newFlusher(t *testing.T, cl s3put.API, table *mapTable, leader bool, reg prometheus.Registerer, clk *clock) *Flusher {
+func newFlusher(t *testing.T, cl s3put.API, table *figures, leader bool, reg prometheus.Registerer, clk *clock) *Flusher {
 	t.Helper()
-	opts := Options{Client: cl, Bucket: "lake", Table: table, Leader: leader, Interval: 5 * time.Minute,
+	opts := Options{Client: cl, Bucket: "lake", Reports: table, Leader: leader, Interval: 5 * time.Minute,
 		RetryBase: time.Millisecond, RetryMax: 4 * time.Millisecond, BreakerCooldown: 50 * time.Millisecond,
 		Registerer: reg, Log: quiet()}
 	if clk != nil {
@@ -332,11 +311,11 @@ func TestWindowsRewrittenOnlyWhenChanged(t *testing.T) {
 		t.Fatalf("unchanged windows rewritten: %v", got)
 	}
 	// A late change alters 10:10; its orders are later all deleted.
-	table.set(fmt.Sprint("w/", w1010), &analytics.Window{Orders: 1, RevenueCents: 1000, ItemsSold: 4})
+	table.setWindow(w1010, analytics.WindowSales{Orders: 1, Cents: 1000, Items: 4})
 	if got := flush(f); !slices.Equal(got, []string{win1010}) {
 		t.Fatalf("after a change wrote %v, want only 10:10", got)
 	}
-	table.set(fmt.Sprint("w/", w1010), &analytics.Window{})
+	table.setWindow(w1010, analytics.WindowSales{})
 	if got := flush(f); !slices.Equal(got, []string{win1010}) {
 		t.Fatalf("after deletes wrote %v, want 10:10 overwritten", got)
 	}
@@ -423,7 +402,7 @@ func TestOutageGivesUpAtDeadlineAndNextFlushCatchesUp(t *testing.T) {
 func TestNotReadyViewIsNotFlushed(t *testing.T) {
 	s3c, table := newFakeS3(), shopTable()
 	ready := false
-	f, err := New(Options{Client: s3c, Bucket: "lake", Table: table, Leader: true, Interval: 5 * time.Minute, Ready: func() bool { return ready }, Log: quiet()})
+	f, err := New(Options{Client: s3c, Bucket: "lake", Reports: table, Leader: true, Interval: 5 * time.Minute, Ready: func() bool { return ready }, Log: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,11 +418,11 @@ func TestNotReadyViewIsNotFlushed(t *testing.T) {
 
 func TestNewChecksOptions(t *testing.T) {
 	for _, o := range []Options{
-		{Bucket: "lake", Table: shopTable()},
-		{Client: newFakeS3(), Table: shopTable()},
+		{Bucket: "lake", Reports: shopTable()},
+		{Client: newFakeS3(), Reports: shopTable()},
 		{Client: newFakeS3(), Bucket: "lake"},
-		{Client: newFakeS3(), Bucket: "lake", Table: shopTable(), Interval: -time.Second},
-		{Client: newFakeS3(), Bucket: "lake", Table: shopTable()}, // no interval: FLUSH_INTERVAL's default is internal/config's
+		{Client: newFakeS3(), Bucket: "lake", Reports: shopTable(), Interval: -time.Second},
+		{Client: newFakeS3(), Bucket: "lake", Reports: shopTable()}, // no interval: FLUSH_INTERVAL's default is internal/config's
 	} {
 		if _, err := New(o); err == nil {
 			t.Errorf("New(%+v) should fail", o)

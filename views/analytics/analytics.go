@@ -1,8 +1,12 @@
-// Package analytics builds the analytics reports of the contract (§3) from a
-// Goka view of the analytics group table, and serves them over HTTP:
+// Package analytics builds the analytics reports of the contract (§3) from
+// the analytics group table, and serves them over HTTP:
 // GET /v1/reports/{daily_sales|product_sales|customer_metrics|order_status|summary}
 // and GET /v1/reports/windows?date=YYYY-MM-DD. The S3 sink writes the same
 // documents.
+//
+// The table holds orders and lines; a Fold wrapped around the storage of a
+// Goka view of it keeps each partition's figures as the changelog brings
+// the entities, and sums the partitions when a report is read.
 package analytics
 
 import (
@@ -15,22 +19,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lovoo/goka"
-
 	"github.com/cdcflow/cdcflow/codecs/money"
 	"github.com/cdcflow/cdcflow/processors/analytics"
 )
 
-// Table is what the reports need of a Goka view (satisfied by *goka.View).
-type Table interface {
-	Get(key string) (interface{}, error)
-	Iterator() (goka.Iterator, error)
-}
-
-// rangeTable is implemented by *goka.View: iterating one key prefix at a
-// time skips the orders and lines, which outnumber the aggregates.
-type rangeTable interface {
-	IteratorWithRange(start, limit string) (goka.Iterator, error)
+// Source is where the reports come from (satisfied by *Fold).
+type Source interface {
+	// Snapshot returns the figures as they are now.
+	Snapshot() (*Snapshot, error)
 }
 
 // Names of the periodic reports.
@@ -96,8 +92,8 @@ type WindowFigures struct {
 // IsZero reports whether nothing live counts in the window.
 func (w WindowFigures) IsZero() bool { return w.Orders == 0 && w.RevenueCents == 0 && w.ItemsSold == 0 }
 
-// Snapshot is the aggregates of the table read at one moment. Days,
-// products, customers and statuses hold only non-zero aggregates; Windows
+// Snapshot is the figures of the table read at one moment. Days,
+// products, customers and statuses hold only non-zero figures; Windows
 // holds every window the table knows, including those whose orders are all
 // gone (so a sink can overwrite what it wrote before).
 type Snapshot struct {
@@ -108,96 +104,32 @@ type Snapshot struct {
 	Windows   []WindowFigures   // by start
 }
 
-// Read reads the aggregates of the analytics table.
-func Read(t Table) (*Snapshot, error) {
-	s := new(Snapshot)
-	visit := func(key string, v interface{}) error {
-		switch x := v.(type) {
-		case *analytics.Daily:
-			if !x.IsZero() {
-				_, day, _ := analytics.ParseKey(key)
-				s.Days = append(s.Days, DayFigures{day, x.TotalCents, x.OrderCount})
-			}
-		case *analytics.ProductSales:
-			id, err := keyID(key)
-			if err != nil {
-				return err
-			}
-			if !x.IsZero() {
-				s.Products = append(s.Products, ProductFigures{id, x.QuantitySold, x.RevenueCents, x.LiveLines})
-			}
-		case *analytics.Customer:
-			id, err := keyID(key)
-			if err != nil {
-				return err
-			}
-			if !x.IsZero() {
-				s.Customers = append(s.Customers, CustomerFigures{id, x.OrderCount, x.TotalSpentCents})
-			}
-		case *analytics.Status:
-			if x.Count != 0 {
-				_, status, _ := analytics.ParseKey(key)
-				s.Statuses = append(s.Statuses, StatusFigures{status, x.Count})
-			}
-		case *analytics.Window:
-			start, err := keyID(key)
-			if err != nil {
-				return err
-			}
-			s.Windows = append(s.Windows, WindowFigures{start, x.Orders, x.RevenueCents, x.ItemsSold})
-		}
-		return nil
+// SnapshotOf returns the snapshot of a table's figures.
+func SnapshotOf(f *analytics.Figures) *Snapshot {
+	s := &Snapshot{
+		Days:      make([]DayFigures, 0, len(f.Days)),
+		Products:  make([]ProductFigures, 0, len(f.Products)),
+		Customers: make([]CustomerFigures, 0, len(f.Customers)),
+		Statuses:  make([]StatusFigures, 0, len(f.Statuses)),
+		Windows:   make([]WindowFigures, 0, len(f.Windows)),
 	}
-	if rt, ok := t.(rangeTable); ok {
-		for _, prefix := range analytics.AggregatePrefixes() {
-			// An empty limit iterates the keys starting with prefix.
-			it, err := rt.IteratorWithRange(prefix, "")
-			if err != nil {
-				return nil, fmt.Errorf("analytics view: iterate %s: %w", prefix, err)
-			}
-			if err := scan(it, visit); err != nil {
-				return nil, err
-			}
-		}
-	} else {
-		it, err := t.Iterator()
-		if err != nil {
-			return nil, fmt.Errorf("analytics view: iterate: %w", err)
-		}
-		if err := scan(it, visit); err != nil {
-			return nil, err
-		}
+	for day, x := range f.Days {
+		s.Days = append(s.Days, DayFigures{day, x.Cents, x.Orders})
+	}
+	for id, x := range f.Products {
+		s.Products = append(s.Products, ProductFigures{id, x.Quantity, x.RevenueCents, x.Lines})
+	}
+	for id, x := range f.Customers {
+		s.Customers = append(s.Customers, CustomerFigures{id, x.Orders, x.Cents})
+	}
+	for status, n := range f.Statuses {
+		s.Statuses = append(s.Statuses, StatusFigures{status, n})
+	}
+	for start, x := range f.Windows {
+		s.Windows = append(s.Windows, WindowFigures{start, x.Orders, x.Cents, x.Items})
 	}
 	s.sort()
-	return s, nil
-}
-
-func scan(it goka.Iterator, visit func(key string, v interface{}) error) error {
-	defer it.Release()
-	for it.Next() {
-		key := it.Key()
-		v, err := it.Value()
-		if err != nil {
-			return fmt.Errorf("analytics view: value of %s: %w", key, err)
-		}
-		if err := visit(key, v); err != nil {
-			return err
-		}
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("analytics view: iterate: %w", err)
-	}
-	return nil
-}
-
-// keyID is the numeric id of a product, customer or window key.
-func keyID(key string) (int64, error) {
-	_, rest, ok := analytics.ParseKey(key)
-	id, err := strconv.ParseInt(rest, 10, 64)
-	if !ok || err != nil {
-		return 0, fmt.Errorf("analytics view: malformed key %q: want a kind prefix and a decimal id", key)
-	}
-	return id, nil
+	return s
 }
 
 func (s *Snapshot) sort() {

@@ -14,6 +14,7 @@ import (
 	"github.com/cdcflow/cdcflow/testkit/gokatest"
 
 	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
 	"github.com/lovoo/goka/tester"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -30,37 +31,81 @@ const (
 	itemsTopic  goka.Stream = "dbserver1.public.order_items"
 )
 
-// mapTable is a Table over a map.
-type mapTable = gokatest.MapTable
-
 var now = time.Date(2025, 1, 15, 12, 5, 0, 0, time.UTC)
 
-// shop is a table with every kind of entity, including aggregates whose
-// orders are all gone.
-func shop() mapTable {
-	w1005 := time.Date(2025, 1, 15, 10, 5, 0, 0, time.UTC).Unix()
-	w1010 := time.Date(2025, 1, 15, 10, 10, 0, 0, time.UTC).Unix()
-	w0900 := time.Date(2025, 1, 16, 9, 0, 0, 0, time.UTC).Unix()
-	return mapTable{
-		"o/1":                   &analytics.Order{Live: true, CustomerID: 7, TotalCents: 129999, Status: "shipped"},
-		"l/1":                   &analytics.Line{Live: true, OrderID: 1, ProductID: 3, Quantity: 1, PriceCents: 129999},
-		"d/2025-01-15":          &analytics.Daily{TotalCents: 130999, OrderCount: 2},
-		"d/2025-01-16":          &analytics.Daily{TotalCents: 50, OrderCount: 1},
-		"d/2025-01-14":          &analytics.Daily{}, // its orders were deleted
-		"p/3":                   &analytics.ProductSales{QuantitySold: 1, RevenueCents: 129999, LiveLines: 1},
-		"p/4":                   &analytics.ProductSales{QuantitySold: 2, RevenueCents: 1000, LiveLines: 1},
-		"p/12":                  &analytics.ProductSales{QuantitySold: 5, RevenueCents: 1000, LiveLines: 2},
-		"p/5":                   &analytics.ProductSales{},
-		"c/7":                   &analytics.Customer{OrderCount: 1, TotalSpentCents: 129999},
-		"c/8":                   &analytics.Customer{OrderCount: 2, TotalSpentCents: 1050},
-		"c/9":                   &analytics.Customer{},
-		"s/shipped":             &analytics.Status{Count: 1},
-		"s/pending":             &analytics.Status{Count: 2},
-		"s/cancelled":           &analytics.Status{},
-		fmt.Sprint("w/", w1005): &analytics.Window{Orders: 2, RevenueCents: 130999, ItemsSold: 3},
-		fmt.Sprint("w/", w1010): &analytics.Window{},
-		fmt.Sprint("w/", w0900): &analytics.Window{Orders: 1, RevenueCents: 50},
+// shop is a table of orders and lines whose figures have every shape:
+// several orders a day and a window, a customer with two orders, lines
+// without an order or with a NULL one, and a deleted order whose window is
+// empty now.
+func shop() map[string]any {
+	at := func(day, h, m int) int64 { return time.Date(2025, 1, day, h, m, 0, 0, time.UTC).UnixMicro() }
+	return map[string]any{
+		"o/1": &analytics.Order{Live: true, CustomerID: 7, TotalCents: 129999, Status: "shipped", CreatedAt: at(15, 10, 5), ItemsQty: 1},
+		"o/2": &analytics.Order{Live: true, CustomerID: 8, TotalCents: 1000, Status: "pending", CreatedAt: at(15, 10, 7), ItemsQty: 2},
+		"o/3": &analytics.Order{Live: true, CustomerID: 8, TotalCents: 50, Status: "pending", CreatedAt: at(16, 9, 0)},
+		"o/4": &analytics.Order{Deleted: true, CreatedAt: at(15, 10, 12)}, // its window is known, empty
+		"o/5": &analytics.Order{ItemsQty: 4},                              // lines only: counts nowhere
+		"l/1": &analytics.Line{Live: true, OrderID: 1, ProductID: 3, Quantity: 1, PriceCents: 129999},
+		"l/2": &analytics.Line{Live: true, OrderID: 2, ProductID: 4, Quantity: 2, PriceCents: 500},
+		"l/3": &analytics.Line{Live: true, OrderID: 5, ProductID: 12, Quantity: 4, PriceCents: 200},
+		"l/4": &analytics.Line{Live: true, ProductID: 12, Quantity: 1, PriceCents: 200}, // NULL order
+		"l/5": &analytics.Line{Live: true, OrderID: 2, Quantity: 1, PriceCents: 100},    // NULL product
+		"l/6": &analytics.Line{OrderID: 2, ProductID: 5},                                // deleted
 	}
+}
+
+// partitions is how many partitions the test folds spread keys over.
+const partitions = 3
+
+// foldOf folds values through the storage of a view with three
+// partitions, as Goka writes them.
+func foldOf(t *testing.T, values map[string]any) *Fold {
+	t.Helper()
+	f := NewFold()
+	sts := openFold(t, f, storage.MemoryBuilder())
+	for key, v := range values {
+		data, err := analytics.TableCodec{}.Encode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sts[partitionOf(key)].Set(key, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+func openFold(t *testing.T, f *Fold, next storage.Builder) []storage.Storage {
+	t.Helper()
+	var sts []storage.Storage
+	for p := range int32(partitions) {
+		st, err := f.Storage(next)("analytics-table", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Open(); err != nil {
+			t.Fatal(err)
+		}
+		sts = append(sts, st)
+	}
+	return sts
+}
+
+func partitionOf(key string) int {
+	h := 0
+	for _, c := range key {
+		h += int(c)
+	}
+	return h % partitions
+}
+
+func snapshot(t *testing.T, f *Fold) *Snapshot {
+	t.Helper()
+	s, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func marshal(t *testing.T, v any) string {
@@ -73,10 +118,7 @@ func marshal(t *testing.T, v any) string {
 }
 
 func TestReportsGoldenShape(t *testing.T) {
-	s, err := Read(shop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := snapshot(t, foldOf(t, shop()))
 	golden := map[string]string{
 		DailySales: `{"report_type":"daily_sales","generated_at":"2025-01-15T12:05:00.000Z","data":{` +
 			`"2025-01-15":{"total_amount":1309.99,"order_count":2},"2025-01-16":{"total_amount":0.50,"order_count":1}}}`,
@@ -119,10 +161,7 @@ func TestReportsGoldenShape(t *testing.T) {
 }
 
 func TestEmptyTableGivesEmptyObjects(t *testing.T) {
-	s, err := Read(mapTable{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := snapshot(t, foldOf(t, nil))
 	if got := marshal(t, s.DailySalesReport(now)); !strings.HasSuffix(got, `"data":{}}`) {
 		t.Errorf("empty daily sales: %s", got)
 	}
@@ -132,15 +171,72 @@ func TestEmptyTableGivesEmptyObjects(t *testing.T) {
 	}
 }
 
-func TestMalformedKeyIsAnError(t *testing.T) {
-	if _, err := Read(mapTable{"p/x": &analytics.ProductSales{QuantitySold: 1}}); err == nil {
-		t.Fatal("a product key without an id should fail the read")
+// The fold moves contributions on every write and delete, folds what a
+// storage holds when it opens (a restart with local state), and refuses a
+// value it cannot read without changing anything.
+func TestFoldFollowsWritesAndRestarts(t *testing.T) {
+	values := shop()
+	mem := map[int32]storage.Storage{}
+	keep := func(topic string, p int32) (storage.Storage, error) { // storages that outlive a view
+		if mem[p] == nil {
+			mem[p] = storage.NewMemory()
+		}
+		return mem[p], nil
+	}
+	f := NewFold()
+	sts := openFold(t, f, keep)
+	set := func(key string, v any) {
+		t.Helper()
+		data, err := analytics.TableCodec{}.Encode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sts[partitionOf(key)].Set(key, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Arrive in steps: an order first without its total, then everything.
+	set("o/2", &analytics.Order{Live: true, CustomerID: 8, Status: "pending", CreatedAt: values["o/2"].(*analytics.Order).CreatedAt})
+	for key, v := range values {
+		set(key, v)
+	}
+	want := marshal(t, snapshot(t, foldOf(t, values)))
+	if got := marshal(t, snapshot(t, f)); got != want {
+		t.Fatalf("after updates:\n got %s\nwant %s", got, want)
+	}
+
+	// A delete withdraws; the key's re-write counts again.
+	if err := sts[partitionOf("o/1")].Delete("o/1"); err != nil {
+		t.Fatal(err)
+	}
+	if s := snapshot(t, f); s.SummaryReport(now).Metrics.TotalOrders != 2 {
+		t.Fatalf("after deleting order 1: %+v", s.SummaryReport(now).Metrics)
+	}
+	set("o/1", values["o/1"])
+
+	// A value that does not decode is refused and changes nothing.
+	if err := sts[partitionOf("o/1")].Set("o/1", []byte{0x0f}); err == nil {
+		t.Fatal("an undecodable value should be refused")
+	}
+	// Values of other keys (the first release's aggregates) count nothing.
+	if err := sts[partitionOf("d/2025-01-15")].Set("d/2025-01-15", []byte{3, 2, 4}); err != nil {
+		t.Fatal(err)
+	}
+	if got := marshal(t, snapshot(t, f)); got != want {
+		t.Fatalf("after a refused value:\n got %s\nwant %s", got, want)
+	}
+
+	// A new view over the same storages folds what they hold.
+	g := NewFold()
+	openFold(t, g, keep)
+	if got := marshal(t, snapshot(t, g)); got != want {
+		t.Fatalf("after a restart:\n got %s\nwant %s", got, want)
 	}
 }
 
 // testerTable runs the analytics processor and a view of its table in
 // Goka's tester.
-func testerTable(t *testing.T) (*tester.Tester, *goka.View) {
+func testerTable(t *testing.T) (*tester.Tester, *Fold) {
 	t.Helper()
 	const group goka.Group = "analytics-view-test"
 	tt := tester.New(t)
@@ -151,12 +247,16 @@ func testerTable(t *testing.T) (*tester.Tester, *goka.View) {
 			Decoder: debezium.NewDecoder(debezium.DecoderOptions{DefaultScale: 2})}),
 	})
 	proc := gokatest.NewProcessor(t, tt, graph)
-	view, err := goka.NewView(nil, analytics.Table(group), analytics.TableCodec{}, goka.WithViewTester(tt))
+	// The view has its own storage, as in production: the tester's is the
+	// processor's.
+	fold := NewFold()
+	view, err := goka.NewView(nil, analytics.Table(group), analytics.TableCodec{}, goka.WithViewTester(tt),
+		goka.WithViewStorageBuilder(fold.Storage(storage.MemoryBuilder())))
 	if err != nil {
 		t.Fatal(err)
 	}
 	gokatest.Run(t, proc.Run, view.Run)
-	return tt, view
+	return tt, fold
 }
 
 func send(t *testing.T, tt *tester.Tester, table string, op debezium.Op, id int64, before, after any, lsn uint64) {
@@ -199,10 +299,7 @@ func TestTop100FromTheProcessor(t *testing.T) {
 	lsn++
 	send(t, tt, "order_items", debezium.OpDelete, 2, &debezium.OrderItem{ID: 2, OrderID: 2, ProductID: 2, Quantity: 1, PriceCents: 20, CreatedAt: created}, nil, lsn)
 
-	s, err := Read(view)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := snapshot(t, view)
 	// Expected ranking: 1, then 141..150 (tie, id asc), then 140 down to 3.
 	var want []string
 	want = append(want, "1")
@@ -246,7 +343,7 @@ func TestTop100FromTheProcessor(t *testing.T) {
 
 func TestRoutes(t *testing.T) {
 	srv := httpapi.New(prometheus.NewRegistry())
-	Routes(srv, shop())
+	Routes(srv, foldOf(t, shop()))
 	hs := httptest.NewServer(srv.Handler())
 	defer hs.Close()
 	get := func(path string) (int, map[string]any) {

@@ -50,11 +50,7 @@ func TestMatchesTheOracle(t *testing.T) {
 				}
 				tt.Consume(r.Topic, string(r.Key), v)
 			}
-			s, err := Read(view)
-			if err != nil {
-				t.Fatal(err)
-			}
-			compare(t, s, oracle.ExpectAnalytics(changes))
+			compare(t, snapshot(t, view), oracle.ExpectAnalytics(changes))
 		})
 	}
 }

@@ -19,14 +19,14 @@ type WindowsResponse struct {
 // the same JSON as the S3 reports (404 for a name not in ReportNames), and
 // GET /v1/reports/windows?date=YYYY-MM-DD with the non-empty windows of that
 // UTC day.
-func Routes(srv *httpapi.Server, t Table) {
+func Routes(srv *httpapi.Server, t Source) {
 	srv.Handle("GET /v1/reports/{name}", func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		if !known(name) {
 			httpapi.Error(w, http.StatusNotFound, "unknown report "+name)
 			return
 		}
-		s, err := Read(t)
+		s, err := t.Snapshot()
 		if err != nil {
 			httpapi.Error(w, http.StatusServiceUnavailable, err.Error())
 			return
@@ -44,7 +44,7 @@ func Routes(srv *httpapi.Server, t Table) {
 			httpapi.Error(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		s, err := Read(t)
+		s, err := t.Snapshot()
 		if err != nil {
 			httpapi.Error(w, http.StatusServiceUnavailable, err.Error())
 			return
