@@ -63,6 +63,7 @@ type Mirror struct {
 
 	mu      sync.Mutex
 	cond    *sync.Cond
+	full    chan struct{} // signalled when MaxPending messages wait: flush now
 	items   map[string]dynamo.Item
 	unknown map[string]struct{} // changed keys whose message is not mirrored; the view may have more
 	cdcMs   map[string]int64
@@ -108,6 +109,7 @@ func New(cfg Config) *Mirror {
 			Help: "Writes in which DynamoDB rejected items as invalid (logged with their keys)."}),
 	}
 	m.cond = sync.NewCond(&m.mu)
+	m.full = make(chan struct{}, 1)
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(m.lag, m.latency, m.lastWrite, m.pending, m.written, m.rejected)
 	}
@@ -149,6 +151,10 @@ func (m *Mirror) onUpdate(ctx goka.Context, raw interface{}) {
 	done := ctx.DeferCommit()
 	m.mu.Lock()
 	for len(m.commits) >= m.cfg.MaxPending && !m.closed {
+		select {
+		case m.full <- struct{}{}:
+		default:
+		}
 		m.cond.Wait()
 	}
 	if m.closed {
@@ -226,11 +232,23 @@ func (m *Mirror) Run(ctx context.Context, drain time.Duration) error {
 			}
 			return nil
 		case <-t.C:
-			if err := m.flush(ctx); err != nil && ctx.Err() == nil {
-				m.cfg.Log.Warn("dynamodb mirror write failed; will retry", "table", m.cfg.Table, "error", err)
-			}
+			m.flushLogged(ctx)
+			t.Reset(m.cfg.FlushInterval)
+		case <-m.full:
+			// MaxPending messages wait and their callbacks block: write
+			// them now rather than at the timer (Stop and Reset leave no
+			// stale tick since Go 1.23).
+			t.Stop()
+			m.flushLogged(ctx)
 			t.Reset(m.cfg.FlushInterval)
 		}
+	}
+}
+
+// flushLogged flushes and logs a failure (the changes stay pending).
+func (m *Mirror) flushLogged(ctx context.Context) {
+	if err := m.flush(ctx); err != nil && ctx.Err() == nil {
+		m.cfg.Log.Warn("dynamodb mirror write failed; will retry", "table", m.cfg.Table, "error", err)
 	}
 }
 

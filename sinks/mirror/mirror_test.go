@@ -238,3 +238,37 @@ func TestMirrorReportsAHangingWrite(t *testing.T) {
 		t.Fatalf("after the write: health %v %q, committed %d", ok, detail, committed)
 	}
 }
+
+// When MaxPending messages wait, the mirror writes them at once instead of
+// at its next tick: the callbacks that block on the limit go on.
+func TestMirrorFlushesWhenPendingIsFull(t *testing.T) {
+	w := &recorder{}
+	m := newTestMirror(w, map[string]interface{}{}, inventory.TableCodec{})
+	m.cfg.FlushInterval, m.cfg.MaxPending = time.Hour, 3
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- m.Run(ctx, time.Second) }()
+	committed := 0 // written by the flushes only
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		for i := int64(1); i <= 7; i++ {
+			m.onUpdate(fakeCtx{key: inventory.ProductKey(i), committed: &committed},
+				encode(t, &inventory.Product{Rev: 1, Live: true, Name: "p", CDCTsMs: 1000}))
+		}
+	}()
+	select {
+	case <-fed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("callbacks still blocked on MaxPending: the mirror waited for its tick")
+	}
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.writes) < 3 {
+		t.Fatalf("%d writes, want at least two while the hour-long tick had not come, and the final one", len(w.writes))
+	}
+}
