@@ -76,6 +76,15 @@ func New(cfg config.Config, memory bool) (*Settings, error) {
 	// crash could stop this way. Keep the rebalance timeout below the read
 	// timeout; joins that still time out are retried (OrderedCommits).
 	sc.Consumer.Group.Rebalance.Timeout = RebalanceTimeout
+	// Sarama's channels between its fetchers, partition consumers and
+	// Goka hold 256 messages by default; the processors hand messages
+	// through several of them per record (input, loopback, changelog).
+	// 1,024 measured +20% events/s on the inventory processor (median of
+	// three runs each, 59.6k vs 50.6k, 12 partitions, cdc-bench), no change
+	// for analytics and search, and no more memory; 4,096 was slower and
+	// larger fetches (Fetch.Default 2-4 MiB) added 300-400 MiB of RSS for
+	// no gain.
+	sc.ChannelBufferSize = 1024
 	if cfg.TLS {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.TLSSkipVerify} //nolint:gosec // opt-in by KAFKA_TLS_INSECURE_SKIP_VERIFY
 		if cfg.TLSCAFile != "" {
