@@ -6,7 +6,12 @@
 // -serve-skeleton: the ceiling), the loop topic's busiest partition and the
 // writes per input record, with -instances the rate of several processes
 // in one group, p50/p99 source-to-DynamoDB latency at a steady rate, and
-// peak RSS. With -profile-summary it groups the samples of pprof profiles
+// peak RSS. With -repeat N the throughput measurement (bare consumer,
+// service, skeleton, on a fresh broker each time) runs N times, the service
+// and skeleton runs alternating, and the tables show the median of each
+// rate and of each repetition's ratios, the min-max of the service/skeleton
+// ratio and the largest peak RSS; the latency and scale-out phases run
+// once. With -profile-summary it groups the samples of pprof profiles
 // into buckets (JSON decode, Sarama, table writes, GC, callbacks, ...).
 package main
 
@@ -43,6 +48,7 @@ func main() {
 	sinks := flag.Bool("sinks", true, "measure to the sink (DynamoDB or S3); false: processors alone")
 	skeleton := flag.Bool("skeleton", true, "also run the Goka skeleton of each service over the same records (JSON format only)")
 	instances := flag.String("instances", "1", "process counts of the scale-out phase, comma-separated (e.g. 1,2,3): each count above 1 runs the service again as that many processes in one consumer group")
+	repeat := flag.Int("repeat", 1, "run the throughput measurement (service, then skeleton, each time on a fresh broker) this many times and report medians: of each rate, of each repetition's ratios (with the service/skeleton events/s ratio's min-max), the largest peak RSS, every failed result; -rate and -instances still run once")
 	rate := flag.Float64("rate", 5000, "changes/s of the steady latency phase; 0 skips it")
 	steady := flag.Duration("steady", 30*time.Second, "length of the steady latency phase")
 	seed := flag.Uint64("seed", 1, "simulator seed")
@@ -71,10 +77,14 @@ func main() {
 		fmt.Fprintf(os.Stderr, "-instances: %v\n", err)
 		os.Exit(2)
 	}
+	if *repeat < 1 {
+		fmt.Fprintf(os.Stderr, "-repeat: %d is not a number of runs\n", *repeat)
+		os.Exit(2)
+	}
 	os.Exit(run(bench.Options{
 		Services: strings.Split(*services, ","), Changes: *n, Products: *products, Partitions: int32(*partitions),
 		Sinks: *sinks, Rate: *rate, Steady: *steady, Seed: *seed, Format: *format, Skeleton: *skeleton, Instances: counts,
-		ProfileDir: *profile,
+		Repeat: *repeat, ProfileDir: *profile,
 	}, *work))
 }
 
@@ -166,7 +176,8 @@ func run(o bench.Options, work string) int {
 		return 1
 	}
 	if o.ProfileDir != "" {
-		// The throughput phase's CPU profiles: each service beside its skeleton.
+		// The throughput phase's CPU profiles (its first repetition's):
+		// each service beside its skeleton.
 		var cpu []string
 		for _, svc := range o.Services {
 			for _, suffix := range []string{"", "-skeleton"} {

@@ -25,6 +25,11 @@
 //   - and that the converged result equals the simulator's oracle (in
 //     DynamoDB, else in the group table read from Kafka).
 //
+// With Options.Repeat > 1 the throughput measurement (the bare consumer,
+// the service, then its skeleton) runs that many times, each on a fresh
+// broker, so that the service's runs and the skeleton's alternate; the
+// tables show medians (Summarize).
+//
 // Convergence is observed from the outside, through Kafka: the group's
 // committed offsets against the high watermarks. Time spans come from the
 // record timestamps of the group's loop and table topics (when the
@@ -99,6 +104,10 @@ type Options struct {
 	// records, as that many processes in one consumer group (see
 	// scaleOut). Empty or {1}: no scale-out phase.
 	Instances []int
+	// Repeat is how many times the throughput phase runs (the bare
+	// consumer, the service, then its skeleton, on a fresh broker each
+	// time); 0 or 1: once. The latency and scale-out phases run once.
+	Repeat int
 	// Exe is the binary that serves a service when started as
 	// `Exe -serve <name> [-no-sinks]` (the load command itself), and the
 	// skeleton as `Exe -serve-skeleton <name>`.
@@ -115,15 +124,23 @@ type Options struct {
 type Row struct {
 	Service    string
 	Mode       string
-	Events     int           // records on the service's input topics, replays and tombstones included
-	Bare       time.Duration // bare consumer over the same records
-	Main       GroupRun      // the service, one process
-	Skeleton   *GroupRun     // the Goka skeleton; nil when not measured
-	Scale      []GroupRun    // one per Options.Instances count, when more than 1
-	SteadyRate float64       // changes/s achieved in the latency phase
-	P50, P99   float64       // seconds; NaN when not measured
-	Samples    int           // latency observations
+	Events     int        // records on the service's input topics, replays and tombstones included
+	Reps       []Rep      // the throughput phase, once per repetition (Options.Repeat), in order
+	Scale      []GroupRun // one per Options.Instances count, when more than 1
+	SteadyRate float64    // changes/s achieved in the latency phase
+	P50, P99   float64    // seconds; NaN when not measured
+	Samples    int        // latency observations
 }
+
+// Rep is one repetition of the throughput phase, on its own broker.
+type Rep struct {
+	Bare     time.Duration // bare consumer over the input records
+	Main     GroupRun      // the service, one process
+	Skeleton *GroupRun     // the Goka skeleton; nil when not measured
+}
+
+// BareRate is the bare consumer's records per second.
+func (p Rep) BareRate(events int) float64 { return float64(events) / p.Bare.Seconds() }
 
 // GroupRun is one measured run of a group over the phase's input records: the
 // service (one or more processes) or its skeleton.
@@ -174,12 +191,6 @@ func (r GroupRun) LoopRecords() int64 {
 	}
 	return t
 }
-
-// Rate is the service's events per second.
-func (r Row) Rate() float64 { return r.Main.Rate(r.Events) }
-
-// BareRate is the bare consumer's records per second.
-func (r Row) BareRate() float64 { return float64(r.Events) / r.Bare.Seconds() }
 
 // converter is Format, "json" when empty.
 func (o Options) converter() string {
@@ -266,10 +277,10 @@ func (e *env) load(ctx context.Context, o Options, svc Service, log *slog.Logger
 	return changes, len(inputs), nil
 }
 
-// throughput: everything is in Kafka before the service starts; then the
-// skeleton reads the same records under its own group.
+// throughput measures the service Options.Repeat times (at least once),
+// each time on a fresh broker (repetition), so that the service's runs and
+// its skeleton's alternate.
 func throughput(ctx context.Context, o Options, svc Service) (Row, error) {
-	log := o.Log.With("service", svc.Spec.Name, "phase", "throughput")
 	row := Row{Service: svc.Spec.Name, Mode: "processor only"}
 	if o.Sinks {
 		row.Mode = "Kafka → " + map[string]string{SinkDynamo: "DynamoDB", SinkS3: "S3"}[svc.Sink]
@@ -277,45 +288,69 @@ func throughput(ctx context.Context, o Options, svc Service) (Row, error) {
 	if c := o.converter(); c != "json" {
 		row.Mode += ", " + c
 	}
-	env, err := startEnv(ctx, o, svc, "throughput")
+	for k := 1; k <= max(o.Repeat, 1); k++ {
+		events, rep, err := repetition(ctx, o, svc, k)
+		if err != nil {
+			if o.Repeat > 1 {
+				err = fmt.Errorf("repetition %d: %w", k, err)
+			}
+			return row, err
+		}
+		row.Events = events
+		row.Reps = append(row.Reps, rep)
+	}
+	return row, nil
+}
+
+// repetition is the k-th run of the throughput phase (its directory and
+// profiles: throughput, then throughput-2, ...): everything is in Kafka
+// before the service starts; then the skeleton reads the same records
+// under its own group. It returns the number of input records.
+func repetition(ctx context.Context, o Options, svc Service, k int) (int, Rep, error) {
+	phase := "throughput"
+	if k > 1 {
+		phase += "-" + strconv.Itoa(k)
+	}
+	log := o.Log.With("service", svc.Spec.Name, "phase", phase)
+	var rep Rep
+	env, err := startEnv(ctx, o, svc, phase)
 	if err != nil {
-		return row, err
+		return 0, rep, err
 	}
 	defer env.Close()
 	changes, events, err := env.load(ctx, o, svc, log)
 	if err != nil {
-		return row, err
+		return 0, rep, err
 	}
-	row.Events = events
 	inputs := topicsOf(svc, "dbserver1")
-	n, bare, err := bareRead(ctx, env.kafka.Brokers(), inputs, row.Events)
+	n, bare, err := bareRead(ctx, env.kafka.Brokers(), inputs, events)
 	if err != nil {
-		return row, err
+		return events, rep, err
 	}
-	row.Bare = bare
+	rep.Bare = bare
 	log.Info("bare consumer", "records", n, "elapsed", bare, "per_second", int(float64(n)/bare.Seconds()))
 
-	if row.Main, err = env.runService(ctx, o, svc, inputs, changes); err != nil {
-		return row, err
+	if rep.Main, err = env.runService(ctx, o, svc, inputs, changes); err != nil {
+		return events, rep, err
 	}
-	log.Info("converged", "events", row.Events, "elapsed", row.Main.Elapsed, "per_second", int(row.Rate()),
-		"startup", row.Main.Startup, "cpu", row.Main.CPU, "loop", row.Main.LoopRecords(), "table", row.Main.TableWrites,
-		"sink_writes", row.Main.SinkWrites, "peak_rss_mib", row.Main.PeakRSS[0]>>20, "verified", row.Main.Verified)
+	log.Info("converged", "events", events, "elapsed", rep.Main.Elapsed, "per_second", int(rep.Main.Rate(events)),
+		"startup", rep.Main.Startup, "cpu", rep.Main.CPU, "loop", rep.Main.LoopRecords(), "table", rep.Main.TableWrites,
+		"sink_writes", rep.Main.SinkWrites, "peak_rss_mib", rep.Main.PeakRSS[0]>>20, "verified", rep.Main.Verified)
 	if !o.Skeleton {
-		return row, nil
+		return events, rep, nil
 	}
 	if o.converter() != "json" {
 		log.Info("no skeleton: it reads the JSON converter's records only", "format", o.converter())
-		return row, nil
+		return events, rep, nil
 	}
 	sk, err := env.runSkeleton(ctx, o, svc, inputs)
 	if err != nil {
-		return row, fmt.Errorf("skeleton: %w", err)
+		return events, rep, fmt.Errorf("skeleton: %w", err)
 	}
-	row.Skeleton = &sk
-	log.Info("skeleton converged", "elapsed", sk.Elapsed, "per_second", int(sk.Rate(row.Events)), "startup", sk.Startup,
-		"cpu", sk.CPU, "loop", sk.LoopRecords(), "table", sk.TableWrites, "service_per_skeleton", row.Main.ProcessorRate(row.Events)/sk.Rate(row.Events))
-	return row, nil
+	rep.Skeleton = &sk
+	log.Info("skeleton converged", "elapsed", sk.Elapsed, "per_second", int(sk.Rate(events)), "startup", sk.Startup,
+		"cpu", sk.CPU, "loop", sk.LoopRecords(), "table", sk.TableWrites, "service_per_skeleton", rep.Main.ProcessorRate(events)/sk.Rate(events))
+	return events, rep, nil
 }
 
 // scaleOut runs the service as n processes in one group on a fresh
