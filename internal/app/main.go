@@ -52,6 +52,7 @@ func main(svc config.Service, build Builder, sinks bool) int {
 		log.Error("cannot start", "error", err)
 		return 2
 	}
+	SetMemoryLimit(log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := run(ctx, cfg, log, build, sinks); err != nil {
