@@ -13,12 +13,17 @@ import (
 // runtime's own overhead.
 const memoryLimitShare = 0.85
 
-// cgroupMemoryMax is where cgroup v2 states the container's memory limit.
-const cgroupMemoryMax = "/sys/fs/cgroup/memory.max"
+// Where the container's memory limit is: cgroup v2, then v1 (Amazon Linux
+// 2 nodes still run v1).
+var cgroupMemoryFiles = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}
+
+// noLimit: cgroup v1 states "no limit" as a page-rounded MaxInt64; anything
+// above 1 PiB is no limit.
+const noLimit = 1 << 50
 
 // SetMemoryLimit gives the Go runtime a soft memory limit of
-// memoryLimitShare of the container's (cgroup v2 memory.max) unless
-// GOMEMLIMIT sets one, and logs what it did.
+// memoryLimitShare of the container's (cgroup v2 memory.max or v1
+// memory.limit_in_bytes) unless GOMEMLIMIT sets one, and logs what it did.
 //
 // Without a limit the heap grows to twice its live size before a
 // collection (GOGC=100): a state that fits the container can still get the
@@ -29,23 +34,27 @@ func SetMemoryLimit(log *slog.Logger) {
 		log.Info("memory limit from GOMEMLIMIT", "GOMEMLIMIT", v)
 		return
 	}
-	b, err := os.ReadFile(cgroupMemoryMax)
-	if err != nil {
-		return // not in a cgroup v2 container
+	for _, f := range cgroupMemoryFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // not this cgroup version, or not in a container
+		}
+		limit, ok := parseMemoryMax(string(b))
+		if !ok {
+			return // no limit
+		}
+		soft := int64(float64(limit) * memoryLimitShare)
+		debug.SetMemoryLimit(soft)
+		log.Info("memory limit from the container", "cgroup_file", f, "limit_bytes", limit, "go_memory_limit_bytes", soft)
+		return
 	}
-	limit, ok := parseMemoryMax(string(b))
-	if !ok {
-		return // "max": no limit
-	}
-	soft := int64(float64(limit) * memoryLimitShare)
-	debug.SetMemoryLimit(soft)
-	log.Info("memory limit from the container", "cgroup_memory_max_bytes", limit, "go_memory_limit_bytes", soft)
 }
 
-// parseMemoryMax reads memory.max: a byte count, or "max" for none.
+// parseMemoryMax reads a cgroup memory limit: a byte count, or "max" (v2)
+// or a value near MaxInt64 (v1) for none.
 func parseMemoryMax(s string) (int64, bool) {
 	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil || n <= 0 {
+	if err != nil || n <= 0 || n >= noLimit {
 		return 0, false
 	}
 	return n, true
