@@ -451,6 +451,30 @@ func TestDayAndWindowOfAnOrder(t *testing.T) {
 	if d15, d16 := h.daily("2025-01-15"), h.daily("2025-01-16"); d15 != (dayFig{700, 3}) || d16 != (dayFig{}) {
 		t.Fatalf("after moving created_at: days %+v %+v", d15, d16)
 	}
+	// The window it left is empty, and still known to a fold from scratch
+	// (a view after a restart), so its report is overwritten.
+	left := WindowStart(nextUs)
+	if w, ok := h.figs().Windows[left]; !ok || w != (WindowSales{}) {
+		t.Fatalf("window left by the move: %+v, known %v; want known and empty", w, ok)
+	}
+}
+
+func TestLeftWindowsAreBounded(t *testing.T) {
+	var o Order
+	for i := range int64(MaxLeftWindows + 3) {
+		o.leaveWindow(i * WindowSeconds)
+	}
+	o.leaveWindow(5 * WindowSeconds) // again: moves to the end
+	want := []int64{4, 6, 7, 8, 9, 10, 5}
+	if len(o.LeftWindows) != MaxLeftWindows {
+		t.Fatalf("%d windows kept, want %d", len(o.LeftWindows), MaxLeftWindows)
+	}
+	got := o.LeftWindows[len(o.LeftWindows)-len(want):]
+	for i := range want {
+		if got[i] != want[i]*WindowSeconds {
+			t.Fatalf("left windows %v, want ... %v (×%d)", o.LeftWindows, want, WindowSeconds)
+		}
+	}
 }
 
 func TestWindowStartAndDay(t *testing.T) {

@@ -64,6 +64,9 @@ func (f *Figures) Add(v any, sign int64) {
 }
 
 func (f *Figures) addOrder(o *Order, sign int64) {
+	for _, w := range o.LeftWindows {
+		f.knowWindow(w) // emptied by a move of created_at
+	}
 	if !o.Live {
 		if o.CreatedAt != 0 {
 			f.knowWindow(WindowStart(o.CreatedAt)) // a deleted order leaves its window known

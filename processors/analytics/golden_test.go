@@ -58,6 +58,7 @@ func TestGoldenStateV1(t *testing.T) {
 func TestGoldenStateV2(t *testing.T) {
 	deleted := goldenDeleted
 	deleted.CreatedAt = 1736931600123456 // a deleted order keeps its window known
+	deleted.LeftWindows = []int64{1736931300, -300}
 	order := goldenOrder
 	for name, v := range map[string]any{"order": &order, "order-deleted": &deleted} {
 		t.Run(name, func(t *testing.T) {

@@ -34,11 +34,28 @@ func applyOrder(o *Order, ev event) (ok bool) {
 		return true
 	}
 	a := &ev.afterOrder
+	if o.CreatedAt != 0 && WindowStart(o.CreatedAt) != WindowStart(a.CreatedAt) {
+		o.leaveWindow(WindowStart(o.CreatedAt))
+	}
 	// An unchanged TOASTed status (never, for a VARCHAR(50), but the
 	// placeholder is legal in any text column) keeps the order's.
 	o.Status = ev.unchanged.Keep(debezium.OrderStatus, o.Status, a.Status)
 	o.CustomerID, o.TotalCents, o.CreatedAt = a.CustomerID, a.TotalCents, a.CreatedAt
 	return true
+}
+
+// leaveWindow records that the order left window w.
+func (o *Order) leaveWindow(w int64) {
+	for i, x := range o.LeftWindows {
+		if x == w {
+			o.LeftWindows = append(o.LeftWindows[:i], o.LeftWindows[i+1:]...)
+			break
+		}
+	}
+	o.LeftWindows = append(o.LeftWindows, w)
+	if n := len(o.LeftWindows); n > MaxLeftWindows {
+		o.LeftWindows = o.LeftWindows[n-MaxLeftWindows:]
+	}
 }
 
 // applyOrderItems applies a change of the quantity of an order's live

@@ -51,7 +51,10 @@ func WindowStart(us int64) int64 {
 // day, customer, status and window (Figures); a line may arrive before its
 // order, which then holds ItemsQty only. A deleted order keeps Applied,
 // CreatedAt and ItemsQty (which its remaining lines still change) as a
-// tombstone.
+// tombstone. LeftWindows are the windows it counted in before its
+// created_at moved: with CreatedAt they keep every window it emptied known
+// (Figures), also to a view that folds the table from scratch.
+
 type Order struct {
 	Applied    delivery.Applied
 	Live       bool
@@ -62,7 +65,14 @@ type Order struct {
 	CreatedAt  int64 // Unix µs UTC
 	ItemsQty   int64 // Σ quantity of the order's live lines
 	Marks      delivery.Marks
+	// LeftWindows are window starts (WindowStart) the order counted in
+	// and left, the newest last; at most MaxLeftWindows.
+	LeftWindows []int64
 }
+
+// MaxLeftWindows bounds Order.LeftWindows: an order whose created_at moved
+// more often forgets the oldest windows it left.
+const MaxLeftWindows = 8
 
 // Line is the state of one order line: its current row and the outbox of
 // the item changes it sent its orders.
@@ -87,6 +97,10 @@ func (o *Order) MarshalState(w *state.Writer) {
 	w.Varint(o.CreatedAt)
 	w.Varint(o.ItemsQty)
 	o.Marks.MarshalState(w)
+	w.Uvarint(uint64(len(o.LeftWindows)))
+	for _, ws := range o.LeftWindows {
+		w.Varint(ws)
+	}
 }
 
 // UnmarshalState implements the state encoding. Layout 1 ended with the
@@ -105,6 +119,11 @@ func (o *Order) UnmarshalState(r *state.Reader, version int) error {
 	if version == 1 {
 		var sent delivery.Outbox
 		sent.UnmarshalState(r)
+		return r.Err()
+	}
+	n := r.Len()
+	for i := 0; i < n && r.Err() == nil; i++ {
+		o.LeftWindows = append(o.LeftWindows, r.Varint())
 	}
 	return r.Err()
 }
