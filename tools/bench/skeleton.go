@@ -77,9 +77,9 @@ const (
 // The loop message is a few varints (a kind, the fan-out target's id and
 // the change's commit position), not the product's event encoding.
 //
-// The analytics fan-out is the new graph (orders and lines only); the
-// service in this tree may still run the old one (aggregate keys d/, s/,
-// w/, c/, p/), whose extra loop messages show as the gap between the two.
+// The analytics fan-out is its graph since the figures are folded by the
+// view (orders and lines only); run against a release that kept aggregate
+// keys (d/, s/, w/, c/, p/), its extra loop messages show as the gap.
 //
 // skeleton holds the callbacks of one service's skeleton.
 type skeleton struct {
