@@ -3,6 +3,7 @@ package state
 import (
 	"fmt"
 	"reflect"
+	"sync/atomic"
 )
 
 // Value is a table value that encodes itself.
@@ -45,6 +46,9 @@ type Table struct {
 	name   string
 	byTag  [MaxTag + 1]*Kind
 	byType map[reflect.Type]*Kind
+	// sizes are the encoded sizes last seen per tag: Encode starts its
+	// buffer there instead of growing it value by value.
+	sizes [MaxTag + 1]atomic.Int32
 }
 
 // NewTable returns the codec of a table named name (for errors) holding the
@@ -72,10 +76,12 @@ func (t *Table) Encode(v any) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s table codec: cannot encode %T", t.name, v)
 	}
-	w := NewWriter(make([]byte, 0, 64))
+	w := NewWriter(make([]byte, 0, max(64, int(t.sizes[k.Tag].Load()))))
 	w.Byte(header(k.Tag, k.Version))
 	v.(Value).MarshalState(w)
-	return w.Bytes(), nil
+	b := w.Bytes()
+	t.sizes[k.Tag].Store(int32(min(len(b)+len(b)/8, 1<<16)))
+	return b, nil
 }
 
 // Decode implements goka.Codec.
