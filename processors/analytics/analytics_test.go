@@ -119,7 +119,7 @@ func (h *harness) customer(id int64) customerFig {
 	return customerFig{c.Orders, c.Cents}
 }
 
-func (h *harness) status(s string) int64 { return h.figs().Statuses[s] }
+func (h *harness) status(s string) int64 { return int64(h.figs().Statuses[s]) }
 
 func (h *harness) window(createdAtUs int64) windowFig {
 	w := h.figs().Windows[WindowStart(createdAtUs)]

@@ -270,7 +270,7 @@ func compareWithOracle(f *Figures, exp oracle.Analytics) error {
 		put(got, fmt.Sprint("customer ", id), [3]int64{c.Orders, c.Cents})
 	}
 	for status, n := range f.Statuses {
-		put(got, "status "+status, [3]int64{n})
+		put(got, "status "+status, [3]int64{int64(n)})
 	}
 	for start, w := range f.Windows {
 		put(got, fmt.Sprint("window ", start), [3]int64{w.Orders, w.Cents, w.Items})

@@ -15,7 +15,7 @@ package analytics
 type Figures struct {
 	Days      map[string]Sales        // by Day
 	Customers map[int64]Sales         // by customer id
-	Statuses  map[string]int64        // live orders by status
+	Statuses  map[string]Count        // live orders by status
 	Windows   map[int64]WindowSales   // by WindowStart
 	Products  map[int64]ProductTotals // by product id
 }
@@ -45,7 +45,7 @@ func NewFigures() *Figures {
 	return &Figures{
 		Days:      map[string]Sales{},
 		Customers: map[int64]Sales{},
-		Statuses:  map[string]int64{},
+		Statuses:  map[string]Count{},
 		Windows:   map[int64]WindowSales{},
 		Products:  map[int64]ProductTotals{},
 	}
@@ -73,20 +73,12 @@ func (f *Figures) addOrder(o *Order, sign int64) {
 		}
 		return
 	}
-	day := Day(o.CreatedAt)
-	addSales(f.Days, day, Sales{sign, sign * o.TotalCents})
-	addSales(f.Customers, o.CustomerID, Sales{sign, sign * o.TotalCents})
-	if n := f.Statuses[o.Status] + sign; n != 0 {
-		f.Statuses[o.Status] = n
-	} else {
-		delete(f.Statuses, o.Status)
-	}
+	sales := Sales{sign, sign * o.TotalCents}
+	addNonZero(f.Days, Day(o.CreatedAt), sales)
+	addNonZero(f.Customers, o.CustomerID, sales)
+	addNonZero(f.Statuses, o.Status, Count(sign))
 	w := WindowStart(o.CreatedAt)
-	ws := f.Windows[w]
-	ws.Orders += sign
-	ws.Cents += sign * o.TotalCents
-	ws.Items += sign * o.ItemsQty
-	f.Windows[w] = ws
+	f.Windows[w] = f.Windows[w].plus(WindowSales{sign, sign * o.TotalCents, sign * o.ItemsQty})
 }
 
 func (f *Figures) knowWindow(w int64) {
@@ -99,59 +91,55 @@ func (f *Figures) addLine(l *Line, sign int64) {
 	if !l.Live || l.ProductID == 0 {
 		return // a NULL product counts for no product
 	}
-	p := f.Products[l.ProductID]
-	p.Quantity += sign * l.Quantity
-	p.RevenueCents += sign * l.Quantity * l.PriceCents
-	p.Lines += sign
-	if p == (ProductTotals{}) {
-		delete(f.Products, l.ProductID)
+	addNonZero(f.Products, l.ProductID, ProductTotals{sign * l.Quantity, sign * l.Quantity * l.PriceCents, sign})
+}
+
+// summable are the figure types: added field by field.
+type summable[V any] interface {
+	comparable
+	plus(V) V
+}
+
+// addNonZero adds d to m[k] and drops the entry when it comes back to zero.
+func addNonZero[K comparable, V summable[V]](m map[K]V, k K, d V) {
+	var zero V
+	if v := m[k].plus(d); v != zero {
+		m[k] = v
 	} else {
-		f.Products[l.ProductID] = p
+		delete(m, k)
 	}
 }
 
-func addSales[K comparable](m map[K]Sales, k K, d Sales) {
-	s := m[k]
-	s.Orders += d.Orders
-	s.Cents += d.Cents
-	if s == (Sales{}) {
-		delete(m, k)
-	} else {
-		m[k] = s
-	}
+// Count is a number of live orders.
+type Count int64
+
+func (c Count) plus(d Count) Count { return c + d }
+
+func (s Sales) plus(d Sales) Sales { return Sales{s.Orders + d.Orders, s.Cents + d.Cents} }
+
+func (w WindowSales) plus(d WindowSales) WindowSales {
+	return WindowSales{w.Orders + d.Orders, w.Cents + d.Cents, w.Items + d.Items}
+}
+
+func (p ProductTotals) plus(d ProductTotals) ProductTotals {
+	return ProductTotals{p.Quantity + d.Quantity, p.RevenueCents + d.RevenueCents, p.Lines + d.Lines}
 }
 
 // Merge adds g's figures to f.
 func (f *Figures) Merge(g *Figures) {
 	for k, s := range g.Days {
-		addSales(f.Days, k, s)
+		addNonZero(f.Days, k, s)
 	}
 	for k, s := range g.Customers {
-		addSales(f.Customers, k, s)
+		addNonZero(f.Customers, k, s)
 	}
 	for k, n := range g.Statuses {
-		if n += f.Statuses[k]; n != 0 {
-			f.Statuses[k] = n
-		} else {
-			delete(f.Statuses, k)
-		}
+		addNonZero(f.Statuses, k, n)
 	}
 	for k, w := range g.Windows {
-		ws := f.Windows[k]
-		ws.Orders += w.Orders
-		ws.Cents += w.Cents
-		ws.Items += w.Items
-		f.Windows[k] = ws
+		f.Windows[k] = f.Windows[k].plus(w) // kept when zero: known
 	}
 	for k, p := range g.Products {
-		q := f.Products[k]
-		q.Quantity += p.Quantity
-		q.RevenueCents += p.RevenueCents
-		q.Lines += p.Lines
-		if q == (ProductTotals{}) {
-			delete(f.Products, k)
-		} else {
-			f.Products[k] = q
-		}
+		addNonZero(f.Products, k, p)
 	}
 }

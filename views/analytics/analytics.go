@@ -123,7 +123,7 @@ func SnapshotOf(f *analytics.Figures) *Snapshot {
 		s.Customers = append(s.Customers, CustomerFigures{id, x.Orders, x.Cents})
 	}
 	for status, n := range f.Statuses {
-		s.Statuses = append(s.Statuses, StatusFigures{status, n})
+		s.Statuses = append(s.Statuses, StatusFigures{status, int64(n)})
 	}
 	for start, x := range f.Windows {
 		s.Windows = append(s.Windows, WindowFigures{start, x.Orders, x.Cents, x.Items})

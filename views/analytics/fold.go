@@ -2,7 +2,6 @@ package analytics
 
 import (
 	"fmt"
-	"sort"
 	"sync"
 
 	"github.com/lovoo/goka/storage"
@@ -60,15 +59,13 @@ func (f *Fold) part(partition int32, reset bool) *partFigures {
 // Snapshot implements Source: the sum of the partitions' figures.
 func (f *Fold) Snapshot() (*Snapshot, error) {
 	f.mu.Lock()
-	parts := make([]int32, 0, len(f.parts))
-	for p := range f.parts {
+	parts := make([]*partFigures, 0, len(f.parts))
+	for _, p := range f.parts {
 		parts = append(parts, p)
 	}
 	f.mu.Unlock()
-	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
 	sum := analytics.NewFigures()
-	for _, n := range parts {
-		p := f.part(n, false)
+	for _, p := range parts { // sums: any order
 		p.mu.Lock()
 		sum.Merge(p.figs)
 		p.mu.Unlock()
