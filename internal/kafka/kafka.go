@@ -82,7 +82,7 @@ func New(cfg config.Config, memory bool) (*Settings, error) {
 	// 1,024 measured +20% events/s on the inventory processor (median of
 	// three runs each, 59.6k vs 50.6k, 12 partitions, cdc-bench), no change
 	// for analytics and search, and no more memory; 4,096 was slower and
-	// larger fetches (Fetch.Default 2-4 MiB) added 300-400 MiB of RSS for
+	// larger fetches (Fetch.Default 2-4 MiB) added 330-470 MiB of RSS for
 	// no gain.
 	sc.ChannelBufferSize = 1024
 	if cfg.TLS {
